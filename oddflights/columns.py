@@ -1,0 +1,34 @@
+"""The canonical column names that stages exchange as DataFrames."""
+
+from __future__ import annotations
+
+# One row per position report, after ingest and validation. ``ts`` is a tz-aware UTC
+# pandas datetime64[ns, UTC]; units are feet, knots, degrees and feet per minute.
+POSITION_COLUMNS: tuple[str, ...] = (
+    "icao24",
+    "ts",
+    "lat",
+    "lon",
+    "altitude_ft",
+    "groundspeed_kt",
+    "track_deg",
+    "vertical_rate_fpm",
+    "callsign",
+    "squawk",
+    "onground",
+)
+
+# The "table" file format (CSV/Parquet) that ingest reads and `positions export` writes.
+TABLE_COLUMNS: dict[str, str] = {
+    "timestamp": "ts",
+    "icao24": "icao24",
+    "latitude": "lat",
+    "longitude": "lon",
+    "altitude": "altitude_ft",
+    "groundspeed": "groundspeed_kt",
+    "track": "track_deg",
+    "vertical_rate": "vertical_rate_fpm",
+    "callsign": "callsign",
+    "squawk": "squawk",
+    "onground": "onground",
+}

@@ -1,0 +1,111 @@
+"""Opening the database: engine setup, SQLite pragmas, and migrations on first use."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+_log = logging.getLogger(__name__)
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or migrated (the message says which and why)."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the web page read while ingest writes; NORMAL is safe with WAL.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with oddflights' connection settings (no migration)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r}") from None
+    if parsed.drivername == "postgresql":
+        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise DatabaseError(f"cannot open {url}: folder {folder} does not exist")
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"cannot open {url}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None for an empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of oddflights knows."""
+    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _failure(engine: Engine, exc: SQLAlchemyError) -> DatabaseError:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return DatabaseError(f"cannot open {engine.url.render_as_string()}: {reason}")
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Apply any missing migrations; returns (revision before, revision after)."""
+    try:
+        before = current_revision(engine)
+        head = head_revision()
+        if before != head:
+            with engine.begin() as conn:
+                command.upgrade(alembic_config(conn), "head")
+            _log.info("database migrated from %s to %s", before, head)
+    except SQLAlchemyError as exc:
+        raise _failure(engine, exc) from None
+    return before, head
+
+
+def open_db(url: str, *, migrate: bool = True, **kwargs: Any) -> Engine:
+    """Open the database at ``url``, applying migrations on first use."""
+    engine = create_engine(url, **kwargs)
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            with engine.connect():
+                pass
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise _failure(engine, exc) from None
+    except DatabaseError:
+        engine.dispose()
+        raise
+    return engine

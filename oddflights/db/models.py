@@ -1,0 +1,156 @@
+"""The schema (SQLAlchemy 2 declarative models). Alembic migrations mirror these tables."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from oddflights.db.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}  # noqa: RUF012
+
+
+class ReceiverRow(Base):
+    __tablename__ = "receivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    lat: Mapped[float]
+    lon: Mapped[float]
+    range_km: Mapped[float]
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+
+
+class PositionRow(Base):
+    """One position report. The natural key (receiver, icao24, ts) makes ingest idempotent."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("receiver_id", "icao24", "ts", name="pk_positions"),
+        sa.Index("ix_positions_receiver_ts", "receiver_id", "ts"),
+        # WITHOUT ROWID: the primary key is the table, so SQLite keeps one b-tree, not two.
+        {"sqlite_with_rowid": False},
+    )
+
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    icao24: Mapped[str] = mapped_column(sa.String(6))
+    ts: Mapped[datetime]
+    lat: Mapped[float]
+    lon: Mapped[float]
+    altitude_ft: Mapped[float | None]
+    groundspeed_kt: Mapped[float | None]
+    track_deg: Mapped[float | None]
+    vertical_rate_fpm: Mapped[float | None]
+    callsign: Mapped[str | None] = mapped_column(sa.String(8))
+    squawk: Mapped[str | None] = mapped_column(sa.String(4))
+    onground: Mapped[bool | None]
+    source: Mapped[str | None] = mapped_column(sa.String(16))
+
+
+class FlightRow(Base):
+    """A cleaned flight, its summary features and its packed raster."""
+
+    __tablename__ = "flights"
+    __table_args__ = (
+        sa.UniqueConstraint("receiver_id", "icao24", "start_ts", name="uq_flights_natural"),
+        sa.Index("ix_flights_receiver_day", "receiver_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    icao24: Mapped[str] = mapped_column(sa.String(6))
+    callsign: Mapped[str | None] = mapped_column(sa.String(8))
+    start_ts: Mapped[datetime]
+    end_ts: Mapped[datetime]
+    day: Mapped[date]
+    n_points: Mapped[int]
+    path_km: Mapped[float]
+    turn_cum_deg: Mapped[float]
+    turn_net_deg: Mapped[float]
+    alt_min_ft: Mapped[float | None]
+    alt_max_ft: Mapped[float | None]
+    min_dist_km: Mapped[float]
+    lat_min: Mapped[float]
+    lat_max: Mapped[float]
+    lon_min: Mapped[float]
+    lon_max: Mapped[float]
+    lit_pixels: Mapped[int]
+    raster: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # The raster settings the raster was drawn with (e.g. "64px/1w/200km"), so a change of
+    # settings is detected and the rasters rebuilt.
+    raster_key: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ModelRow(Base):
+    """A trained detector: the .keras bytes and everything needed to use and judge it."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    train_from: Mapped[date]
+    train_to: Mapped[date]
+    validation_days: Mapped[list[str]] = mapped_column(sa.JSON)
+    config: Mapped[dict[str, Any]]
+    raster: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    threshold: Mapped[float | None]
+    calibration: Mapped[dict[str, Any]]
+    versions: Mapped[dict[str, Any]]
+    seed: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    keras: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+
+
+class RunRow(Base):
+    """What ran, for which receiver and day, and how it ended."""
+
+    __tablename__ = "runs"
+    __table_args__ = (sa.Index("ix_runs_receiver_day", "receiver_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("receivers.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    day: Mapped[date | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ScoreRow(Base):
+    """One flight scored by one model."""
+
+    __tablename__ = "scores"
+    __table_args__ = (sa.UniqueConstraint("flight_id", "model_id", name="uq_scores_flight_model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flight_id: Mapped[int] = mapped_column(sa.ForeignKey("flights.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("models.id", ondelete="CASCADE"), index=True
+    )
+    score: Mapped[float]
+    rank: Mapped[int]
+    threshold: Mapped[float]
+    is_anomaly: Mapped[bool]
+    tags: Mapped[list[str]] = mapped_column(sa.JSON)
+
+
+class LockRow(Base):
+    """A named lock (one nightly run per receiver on SQLite; PostgreSQL uses advisory locks)."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(128))
+    acquired_at: Mapped[datetime]

@@ -1,0 +1,92 @@
+"""Schema and migrations on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from oddflights.db import DatabaseError, open_db
+from oddflights.db.engine import current_revision, head_revision, upgrade
+from oddflights.db.models import PositionRow, ReceiverRow
+
+TABLES = {"receivers", "positions", "flights", "models", "runs", "scores", "locks"}
+
+
+def test_open_creates_every_table_at_head(engine: Engine) -> None:
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_is_idempotent(db_url: str) -> None:
+    eng = open_db(db_url)
+    assert upgrade(eng) == (head_revision(), head_revision())
+    eng.dispose()
+    eng = open_db(db_url)  # a second open finds nothing to do
+    assert current_revision(eng) == head_revision()
+    eng.dispose()
+
+
+def test_sqlite_uses_wal(tmp_path) -> None:
+    eng = open_db(f"sqlite:///{tmp_path / 'w.db'}")
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    eng.dispose()
+
+
+def _receiver(conn: sa.Connection) -> int:
+    return conn.execute(
+        sa.insert(ReceiverRow)
+        .values(
+            name="r", lat=1.0, lon=2.0, range_km=200.0, timezone="UTC", created_at=datetime.now(UTC)
+        )
+        .returning(ReceiverRow.id)
+    ).scalar_one()
+
+
+def test_times_round_trip_as_aware_utc(engine: Engine) -> None:
+    ts = datetime(2026, 3, 29, 1, 30, 15, 250000, tzinfo=timezone(timedelta(hours=2)))
+    with engine.begin() as conn:
+        rid = _receiver(conn)
+        conn.execute(
+            sa.insert(PositionRow).values(receiver_id=rid, icao24="abc123", ts=ts, lat=1.0, lon=2.0)
+        )
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(PositionRow.ts)).scalar_one()
+    assert got == ts and got.tzinfo is not None and got.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_refused(engine: Engine) -> None:
+    with engine.begin() as conn:
+        rid = _receiver(conn)
+    with pytest.raises(sa.exc.StatementError, match="timezone-aware"), engine.begin() as conn:
+        conn.execute(
+            sa.insert(PositionRow).values(
+                receiver_id=rid, icao24="abc123", ts=datetime(2026, 1, 1), lat=1.0, lon=2.0
+            )
+        )  # noqa: DTZ001
+
+
+def test_positions_are_unique_on_natural_key(engine: Engine) -> None:
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        rid = _receiver(conn)
+        conn.execute(
+            sa.insert(PositionRow).values(receiver_id=rid, icao24="abc123", ts=ts, lat=1.0, lon=2.0)
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            sa.insert(PositionRow).values(receiver_id=rid, icao24="abc123", ts=ts, lat=3.0, lon=4.0)
+        )
+
+
+def test_bad_urls_give_clear_errors(tmp_path) -> None:
+    with pytest.raises(DatabaseError, match="not a database URL"):
+        open_db("nonsense")
+    with pytest.raises(DatabaseError, match="does not exist"):
+        open_db(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    with pytest.raises(DatabaseError, match="cannot open"):
+        open_db("postgresql://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
