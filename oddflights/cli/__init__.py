@@ -22,12 +22,37 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from oddflights.cli import db, demo, receivers, simulate
+    from oddflights.cli import bench, db, demo, receivers, settings, simulate
 
     main.add_command(db.db)
+    from oddflights.cli import model as model_cli
+
+    main.add_command(model_cli.train)
+    main.add_command(model_cli.models)
     main.add_command(receivers.receiver)
     main.add_command(simulate.simulate)
     main.add_command(demo.demo)
+    main.add_command(bench.bench)
+    main.add_command(settings.settings)
+    from oddflights.cli import ingest as ingest_cli
+    from oddflights.cli import positions as positions_cli
+
+    main.add_command(ingest_cli.ingest)
+    main.add_command(positions_cli.positions)
+    from oddflights.cli import flights as flights_cli
+
+    main.add_command(flights_cli.flights)
+    from oddflights.cli import scoring as scoring_cli
+
+    for command in (
+        scoring_cli.score,
+        scoring_cli.nightly,
+        scoring_cli.schedule,
+        scoring_cli.anomalies,
+        scoring_cli.explain,
+        scoring_cli.runs,
+    ):
+        main.add_command(command)
 
 
 _register()

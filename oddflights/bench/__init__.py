@@ -1,0 +1,1 @@
+"""Benchmarks: measured speed of every stage and measured detection quality."""

@@ -1,0 +1,101 @@
+"""Benchmark stage `flights`: build a simulated 1 Hz day from SQLite, and rasterize alone."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
+
+# Targets from issue 4, for a 1,000-flight day on the 2-core dev machine.
+BUILD_S_PER_1000 = 10.0
+RASTER_FLIGHTS_PER_S = 5_000.0
+
+
+@register_stage("flights")
+def bench_flights(ctx: SpeedContext) -> list[StageResult]:
+    """Median seconds to build one day's flights (database read and write included), the
+    median time of each step, and rasterizing alone in flights/s."""
+    from oddflights.db import open_db
+    from oddflights.db.positions import read_positions, write_positions
+    from oddflights.db.receivers import add_receiver
+    from oddflights.flights.build import LEAD, TAIL, build_flights, flights_frame, raster_settings
+    from oddflights.flights.raster import rasterize_many
+    from oddflights.flights.segment import make_flights
+    from oddflights.receivers import Receiver
+
+    sim = ctx.simulation()
+    cfg = sim.config
+    day = cfg.start_day
+    db = ctx.workdir / "bench_flights.db"
+    db.unlink(missing_ok=True)
+    engine = open_db(f"sqlite:///{db}")
+    try:
+        receiver = add_receiver(
+            engine, Receiver("bench", cfg.lat, cfg.lon, cfg.range_km, cfg.timezone)
+        )
+        assert receiver.id is not None
+        write_positions(engine, receiver.id, sim.positions, "bench")
+        n_positions = len(sim.positions)
+        summary = build_flights(engine, receiver, [day])
+        build_times = ctx.timed(lambda: build_flights(engine, receiver, [day]))
+
+        # The steps one by one, to show where the time goes.
+        start, end = receiver.day_bounds(day)
+        steps: dict[str, list[float]] = {"read": [], "cut_clean": [], "features_raster": []}
+        flights: Any = None
+        for _ in range(ctx.repeats):
+            t0 = time.perf_counter()
+            positions = read_positions(engine, receiver.id, start - LEAD, end + TAIL)
+            t1 = time.perf_counter()
+            flights = make_flights(positions, start=start, end=end)
+            t2 = time.perf_counter()
+            flights_frame(flights, receiver, raster_settings(receiver))
+            t3 = time.perf_counter()
+            steps["read"].append(t1 - t0)
+            steps["cut_clean"].append(t2 - t1)
+            steps["features_raster"].append(t3 - t2)
+    finally:
+        engine.dispose()
+
+    settings = raster_settings(receiver)
+    pts = flights.points
+    lat = pts["lat"].to_numpy(dtype="float64")
+    lon = pts["lon"].to_numpy(dtype="float64")
+    centre = (receiver.lat, receiver.lon)
+    n_flights = len(flights.offsets) - 1
+    rasterize_many(lat, lon, flights.offsets, centre, settings)  # warm up
+    raster_times = ctx.timed(lambda: rasterize_many(lat, lon, flights.offsets, centre, settings))
+
+    build_s = median(build_times)
+    scale = ctx.flights_per_day / 1000.0
+    return [
+        StageResult(
+            name="flights_build_sqlite",
+            value=build_s,
+            unit="s/day",
+            target=BUILD_S_PER_1000 * scale,
+            higher_is_better=False,
+            detail={
+                "flights": summary.flights,
+                "positions": n_positions,
+                "positions_per_s": n_positions / build_s if build_s else None,
+                "dropped": summary.dropped,
+                "step_median_s": {k: round(median(v), 3) for k, v in steps.items()},
+                "runs_s": [round(t, 3) for t in build_times],
+            },
+        ),
+        StageResult(
+            name="flights_rasterize",
+            value=n_flights / median(raster_times),
+            unit="flights/s",
+            target=RASTER_FLIGHTS_PER_S,
+            higher_is_better=True,
+            detail={
+                "flights": n_flights,
+                "points": len(lat),
+                "settings": settings.key,
+                "runs_s": [round(t, 4) for t in raster_times],
+            },
+        ),
+    ]

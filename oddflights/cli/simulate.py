@@ -1,0 +1,121 @@
+"""`oddflights simulate`: write days of simulated receiver traffic with labelled anomalies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from oddflights import config
+from oddflights.cli.common import CliError, emit_json
+
+
+def _parse_day(text: str | None, days: int) -> dt.date:
+    if text is None:
+        # The N days that end yesterday (UTC): a receiver's most recent complete days.
+        return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--start-day must be a date like 2024-05-01, not {text!r}") from None
+
+
+@click.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", type=int, required=True, help="Number of days to simulate.")
+@click.option("--flights-per-day", type=int, required=True, help="Flights per day.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--lat", type=float, default=52.0, show_default=True, help="Receiver latitude.")
+@click.option("--lon", type=float, default=4.5, show_default=True, help="Receiver longitude.")
+@click.option(
+    "--range-km",
+    type=float,
+    default=None,
+    help=f"Frame half-width in km [env {config.setting('range_km').env}; default 200].",
+)
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="IANA zone of the receiver's days."
+)
+@click.option(
+    "--start-day",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="First day [default: N days ending yesterday].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "sbs"]),
+    default="table",
+    show_default=True,
+    help="Positions as table CSV or SBS-1 (port 30003) lines.",
+)
+@click.option("--faults", is_flag=True, help="Add duplicates, position jumps and corrupt lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def simulate(
+    outdir: Path,
+    days: int,
+    flights_per_day: int,
+    seed: int,
+    lat: float,
+    lon: float,
+    range_km: float | None,
+    timezone: str,
+    start_day: str | None,
+    fmt: str,
+    faults: bool,
+    as_json: bool,
+) -> None:
+    """Simulate a receiver's traffic, with labelled anomalies, into OUTDIR.
+
+    Writes receiver.json, labels.json (every flight and its kind) and one positions file
+    per UTC day. The same options always give the same bytes.
+
+    Example: oddflights simulate ./sim --days 3 --flights-per-day 200
+    """
+    from oddflights.simulate import SimConfig, SimulationError, write_simulation
+    from oddflights.simulate import simulate as run
+
+    try:
+        cfg = SimConfig(
+            lat=lat,
+            lon=lon,
+            days=days,
+            flights_per_day=flights_per_day,
+            start_day=_parse_day(start_day, max(days, 1)),
+            range_km=float(config.get("range_km", range_km)),
+            timezone=timezone,
+            seed=seed,
+            anomaly_share=float(config.get("sim_anomaly_share")),
+            faults=faults,
+        )
+        sim = run(cfg)
+        paths = write_simulation(sim, outdir, fmt)
+    except (SimulationError, config.SettingError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write to {outdir}: {exc.strerror or exc}") from None
+
+    kinds = Counter(k for k in sim.labels["kind"] if k != "normal")
+    summary = {
+        "outdir": str(outdir),
+        "files": [str(p) for p in paths],
+        "days": days,
+        "start_day": cfg.start_day.isoformat(),
+        "flights": len(sim.labels),
+        "positions": len(sim.positions),
+        "anomalies": dict(sorted(kinds.items())),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(
+        f"Wrote {len(paths)} files to {outdir}: {len(sim.labels)} flights, "
+        f"{len(sim.positions):,} positions over {days} day(s) from {cfg.start_day}."
+    )
+    if kinds:
+        click.echo("Anomalies: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    else:
+        click.echo("Anomalies: none")
