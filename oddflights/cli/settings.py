@@ -9,7 +9,7 @@ from oddflights.cli.common import CliError, emit_rows, format_option
 
 
 @click.command("settings")
-@format_option("table", "json", "csv")
+@format_option("table", "json", "csv", "markdown")
 def settings(fmt: str) -> None:
     """List every setting with its environment variable, default and current value.
 
@@ -26,4 +26,10 @@ def settings(fmt: str) -> None:
         rows.append(
             {"name": s.name, "env": s.env, "default": s.default, "value": value, "help": s.help}
         )
+    if fmt == "markdown":
+        # The README's settings table is this output (a test keeps the two in step).
+        click.echo("| variable | default | what it sets |\n|---|---|---|")
+        for r in rows:
+            click.echo(f"| `{r['env']}` | `{r['default']}` | {r['help']} |")
+        return
     emit_rows(rows, fmt, ("name", "env", "default", "value", "help"), title="Settings")

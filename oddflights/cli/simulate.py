@@ -47,10 +47,11 @@ def _parse_day(text: str | None, days: int) -> dt.date:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "sbs"]),
+    type=click.Choice(["table", "sbs", "raw", "avr", "beast"]),
     default="table",
     show_default=True,
-    help="Positions as table CSV or SBS-1 (port 30003) lines.",
+    help="Positions as table CSV, SBS-1 (port 30003) lines, or Mode S frames: raw CSV, "
+    "AVR text or Beast binary (counters from midnight UTC of each file's day).",
 )
 @click.option("--faults", is_flag=True, help="Add duplicates, position jumps and corrupt lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -32,8 +32,10 @@ class PositionRow(Base):
 
     __tablename__ = "positions"
     __table_args__ = (
-        sa.PrimaryKeyConstraint("receiver_id", "icao24", "ts", name="pk_positions"),
-        sa.Index("ix_positions_receiver_ts", "receiver_id", "ts"),
+        # Key order (receiver, ts, icao24): the same uniqueness as (receiver, icao24, ts), but
+        # reads of a day are a range of the key, and feeds arrive in time order, so inserts
+        # append at the end of the b-tree. No second index is needed.
+        sa.PrimaryKeyConstraint("receiver_id", "ts", "icao24", name="pk_positions"),
         # WITHOUT ROWID: the primary key is the table, so SQLite keeps one b-tree, not two.
         {"sqlite_with_rowid": False},
     )

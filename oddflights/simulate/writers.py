@@ -17,7 +17,10 @@ import pyarrow.compute as pc
 from oddflights.columns import TABLE_COLUMNS
 from oddflights.simulate.simulation import Simulation
 
-FORMATS = ("table", "sbs")
+FORMATS = ("table", "sbs", "raw", "avr", "beast")
+# Mode S formats: DF17 frames; AVR and Beast times count from midnight UTC of the file's day,
+# so ingest them with --start-time YYYY-MM-DDT00:00:00Z.
+_MODES_SUFFIX = {"raw": "raw.csv", "avr": "avr", "beast": "beast"}
 # Share of written lines that are corrupted when the simulation has faults.
 CORRUPT_SHARE = 0.001
 
@@ -212,8 +215,11 @@ def _labels_json(sim: Simulation) -> str:
 def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") -> list[Path]:
     """Write ``receiver.json``, ``labels.json`` and one positions file per UTC day.
 
-    ``fmt`` is ``table`` (``YYYY-MM-DD.csv`` with ``TABLE_COLUMNS``) or ``sbs``
-    (``YYYY-MM-DD.sbs``, SBS-1 lines with CRLF endings). Returns the paths written.
+    ``fmt`` is ``table`` (``YYYY-MM-DD.csv`` with ``TABLE_COLUMNS``), ``sbs``
+    (``YYYY-MM-DD.sbs``, SBS-1 lines with CRLF endings), or a Mode S format: ``raw``
+    (``YYYY-MM-DD.raw.csv``, timestamp + hex frame), ``avr`` or ``beast`` (their counters start
+    at midnight UTC of the file's day). Faults apply to the text formats table and sbs.
+    Returns the paths written.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -233,6 +239,11 @@ def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") ->
         lo, hi = np.searchsorted(ms, [day * day_ms, (day + 1) * day_ms])
         part = positions.iloc[lo:hi]
         name = pd.Timestamp(day * day_ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+        if fmt in _MODES_SUFFIX:
+            paths.append(
+                _write_modes(part, out / f"{name}.{_MODES_SUFFIX[fmt]}", fmt, day * day_ms)
+            )
+            continue
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 5, int(day)]))
         if fmt == "sbs":
             lines, times = sbs_lines(part, rng)
@@ -245,3 +256,16 @@ def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") ->
         _write_lines(path, lines, eol, header)
         paths.append(path)
     return paths
+
+
+def _write_modes(part: pd.DataFrame, path: Path, fmt: str, day_start_ms: int) -> Path:
+    from oddflights.simulate import modes_encode
+
+    start = pd.Timestamp(day_start_ms, unit="ms", tz="UTC").to_pydatetime()
+    if fmt == "raw":
+        modes_encode.write_raw_csv(part, path)
+    elif fmt == "avr":
+        modes_encode.write_avr(part, path, start_time=start)
+    else:
+        modes_encode.write_beast(part, path, start_time=start)
+    return path

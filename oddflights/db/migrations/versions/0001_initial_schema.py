@@ -105,12 +105,9 @@ def upgrade() -> None:
         sa.Column("onground", sa.Boolean(), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(["receiver_id"], ["receivers.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("receiver_id", "icao24", "ts", name="pk_positions"),
+        sa.PrimaryKeyConstraint("receiver_id", "ts", "icao24", name="pk_positions"),
         sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("positions", schema=None) as batch_op:
-        batch_op.create_index("ix_positions_receiver_ts", ["receiver_id", "ts"], unique=False)
-
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -159,9 +156,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_runs_receiver_day")
 
     op.drop_table("runs")
-    with op.batch_alter_table("positions", schema=None) as batch_op:
-        batch_op.drop_index("ix_positions_receiver_ts")
-
     op.drop_table("positions")
     op.drop_table("models")
     with op.batch_alter_table("flights", schema=None) as batch_op:

@@ -1,0 +1,214 @@
+"""`oddflights ingest …`: receiver positions from files or a live feed into the database."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from oddflights import config
+from oddflights.cli.common import CliError, db_option, emit_json, emit_rows, open_engine
+from oddflights.ingest.formats import FORMAT_NAMES, FormatError
+from oddflights.ingest.summary import IngestSummary
+from oddflights.ingest.table import TableFormatError
+from oddflights.ingest.types import ParsedChunk, ParseOptions
+from oddflights.receivers import Receiver, ReceiverError, check_timezone
+
+LIVE_FORMATS = ("sbs", "beast", "avr")
+
+
+def _start_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--start-time {text!r} is not an ISO-8601 time") from None
+    # A naive start time is UTC, like every time oddflights stores.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"--live {text!r} must be HOST:PORT, e.g. 127.0.0.1:30003")
+    return host.strip("[]"), int(port)
+
+
+def _print_summary(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.to_json())
+        return
+    rows: list[dict[str, Any]] = [
+        {"outcome": "accepted", "count": summary.accepted},
+        {"outcome": "duplicates", "count": summary.duplicates},
+        {"outcome": "rejected", "count": summary.rejected},
+    ]
+    rows += [
+        {"outcome": f"  {reason}", "count": n} for reason, n in summary.rejected_by_reason.items()
+    ]
+    emit_rows(rows, "table", ("outcome", "count"), title=f"Ingest ({summary.seconds:.1f} s)")
+
+
+def _ingest_files(
+    engine: Any,
+    receiver: Receiver,
+    paths: tuple[str, ...],
+    fmt: str,
+    options: ParseOptions,
+    rejects: IO[str] | None,
+    show_progress: bool,
+) -> IngestSummary:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from oddflights.ingest.formats import is_gzip, open_input, parse_input
+    from oddflights.ingest.writer import ingest_chunks
+
+    total = IngestSummary()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+    ) as progress:
+        for path in paths:
+            size = None
+            if path != "-" and Path(path).is_file():
+                size = Path(path).stat().st_size
+            with open_input(path) as stream:
+                # Compressed input advances by uncompressed bytes: no known total.
+                task = progress.add_task(Path(path).name, total=None if is_gzip(stream) else size)
+
+                def advance(chunk: ParsedChunk, task: Any = task) -> None:
+                    progress.advance(task, chunk.bytes_read)
+
+                chunks = parse_input(stream, fmt, options)
+                source = fmt if fmt != "auto" else "file"
+                total = total + ingest_chunks(
+                    engine,
+                    receiver,
+                    chunks,
+                    source=source,
+                    rejects_file=rejects,
+                    progress=advance,
+                )
+    return total
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1)
+@click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("auto", *FORMAT_NAMES)),
+    default="auto",
+    show_default=True,
+    help="Input format (auto: sniffed from each file's first bytes).",
+)
+@click.option("--live", metavar="HOST:PORT", default=None, help="Read a receiver's TCP feed.")
+@click.option(
+    "--sbs-timezone",
+    default=None,
+    metavar="ZONE",
+    help="Zone of SBS timestamps [env ODDFLIGHTS_SBS_TIMEZONE; default UTC].",
+)
+@click.option(
+    "--start-time", default=None, metavar="ISO", help="Wall time of a Beast file's first frame."
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write rejected lines here as reason<TAB>line.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@db_option
+def ingest(
+    paths: tuple[str, ...],
+    receiver_name: str,
+    fmt: str,
+    live: str | None,
+    sbs_timezone: str | None,
+    start_time: str | None,
+    rejects_path: str | None,
+    as_json: bool,
+    quiet: bool,
+    db_url: str | None,
+) -> None:
+    """Ingest positions from files (gzip or not; '-' is stdin) or a live feed.
+
+    Every valid position is stored once: ingesting a file again adds nothing. Bad lines are
+    counted by reason and skipped (--rejects keeps them).
+
+    Example: oddflights ingest day.sbs.gz --receiver roof --json
+    """
+    from oddflights.db.receivers import ReceiverNotFound, get_receiver
+
+    if not paths and live is None:
+        raise CliError("give one or more files (or - for stdin), or --live HOST:PORT")
+    if paths and live is not None:
+        raise CliError("give files or --live HOST:PORT, not both")
+    try:
+        zone = str(config.get("sbs_timezone", sbs_timezone))
+        check_timezone(zone)
+        chunk_lines = int(config.get("ingest_chunk_lines"))
+    except (ReceiverError, config.SettingError) as exc:
+        message = f"--sbs-timezone: {exc}" if isinstance(exc, ReceiverError) else str(exc)
+        raise CliError(message) from None
+    for path in paths:
+        if path != "-" and not Path(path).is_file():
+            raise CliError(f"no such file: {path}")
+    engine = open_engine(db_url)
+    try:
+        receiver = get_receiver(engine, receiver_name)
+    except ReceiverNotFound as exc:
+        raise CliError(str(exc)) from None
+    options = ParseOptions(
+        receiver=receiver,
+        sbs_timezone=zone,
+        start_time=_start_time(start_time),
+        chunk_lines=chunk_lines,
+    )
+    show_progress = not quiet and not as_json and sys.stdout.isatty()
+    try:
+        with ExitStack() as stack:
+            rejects = None
+            if rejects_path is not None:
+                rejects = stack.enter_context(open(rejects_path, "w", encoding="utf-8"))
+            if live is not None:
+                summary = _ingest_live(engine, receiver, live, fmt, options)
+            else:
+                summary = _ingest_files(
+                    engine, receiver, paths, fmt, options, rejects, show_progress
+                )
+    except (FormatError, TableFormatError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write or read a file: {exc}") from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"database error: {reason}") from None
+    _print_summary(summary, as_json)
+
+
+def _ingest_live(
+    engine: Any, receiver: Receiver, live: str, fmt: str, options: ParseOptions
+) -> IngestSummary:
+    host, port = _host_port(live)
+    if fmt not in LIVE_FORMATS:
+        raise CliError(f"--live needs --format {'|'.join(LIVE_FORMATS)} (got {fmt})")
+    try:
+        from oddflights.ingest.live import run_live
+    except ImportError:
+        raise CliError("live ingest is not available in this version") from None
+    summary: IngestSummary = run_live(engine, receiver, host, port, fmt, options=options)
+    return summary

@@ -1,0 +1,280 @@
+"""`oddflights train` and `oddflights models …`: train, list and inspect detectors."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import click
+
+from oddflights import config
+from oddflights.cli.common import (
+    CliError,
+    db_option,
+    emit_json,
+    emit_rows,
+    format_option,
+    open_engine,
+)
+
+_REPORTS = ("model", "all_black", "mean_image")
+_LIST_COLUMNS = (
+    "id",
+    "receiver",
+    "created_at",
+    "train_from",
+    "train_to",
+    "validation_days",
+    "status",
+    "f1",
+    "all_black_f1",
+    "mean_image_f1",
+    "threshold",
+    "seed",
+)
+
+
+class ModelRejected(click.ClickException):
+    """The collapse guard rejected the model: exit 1 (the run worked, the model did not)."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Rejected: {self.format_message()}", err=True)
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _epoch_printer(epochs: int, err: bool) -> Any:
+    """A Keras callback that prints each epoch's loss and honest validation metrics."""
+    import keras
+
+    class EpochPrinter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = logs or {}
+            click.echo(
+                f"epoch {epoch + 1}/{epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+                f"val_loss {logs.get('val_loss', float('nan')):.4f}  "
+                f"val lit-pixel P {logs.get('val_lit_precision', 0.0):.3f} "
+                f"R {logs.get('val_lit_recall', 0.0):.3f} "
+                f"F1 {logs.get('val_lit_f1', 0.0):.3f} "
+                f"IoU {logs.get('val_lit_iou', 0.0):.3f}",
+                err=err,
+            )
+
+    return EpochPrinter()
+
+
+def _reports(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    from oddflights.model.metrics import METRIC_NAMES
+
+    return {r: {m: float(metrics[r][m]) for m in METRIC_NAMES} for r in _REPORTS if r in metrics}
+
+
+def _print_table(metrics: dict[str, Any], title: str) -> None:
+    from oddflights.model.metrics import report_table
+
+    emit_rows(report_table(_reports(metrics)), "table", ("metric", *_REPORTS), title=title)
+
+
+@click.command("train")
+@click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
+@click.option("--from", "from_text", required=True, metavar="DAY", help="First day (YYYY-MM-DD).")
+@click.option("--to", "to_text", required=True, metavar="DAY", help="Last day (YYYY-MM-DD).")
+@click.option("--epochs", type=int, default=None, help="Most epochs [setting model_epochs].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--validation-days",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Hold out the last N days of the range for validation and the threshold.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@db_option
+def train(
+    receiver_name: str,
+    from_text: str,
+    to_text: str,
+    epochs: int | None,
+    seed: int,
+    validation_days: int,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Train a receiver's detector on the flights of a range of days.
+
+    The last day(s) of the range are held out whole for validation: the honest lit-pixel
+    metrics beside the all-black and mean-image predictors, and the anomaly threshold. A model
+    that does not beat those trivial predictors is stored as rejected and the command exits 1.
+
+    Example: oddflights train --receiver roof --from 2026-01-01 --to 2026-01-14 --epochs 20
+    """
+    from oddflights.db.flights import RasterMismatch
+    from oddflights.db.receivers import ReceiverNotFound, get_receiver
+    from oddflights.model.registry import TrainingDataError, train_from_db
+    from oddflights.model.train import READY, TrainConfig
+
+    first, last = _day(from_text, "--from"), _day(to_text, "--to")
+    if epochs is not None and epochs < 1:
+        raise CliError(f"--epochs {epochs} must be at least 1")
+    if seed < 0:
+        raise CliError(f"--seed {seed} must not be negative")
+    try:
+        cfg = TrainConfig.from_settings(epochs=epochs, seed=seed)
+    except (ValueError, config.SettingError) as exc:
+        raise CliError(str(exc)) from None
+    engine = open_engine(db_url)
+    try:
+        receiver = get_receiver(engine, receiver_name)
+        model_id, result = train_from_db(
+            engine,
+            receiver,
+            first,
+            last,
+            cfg,
+            validation_days=validation_days,
+            callbacks=[_epoch_printer(cfg.epochs, err=as_json)],
+        )
+    except (ReceiverNotFound, TrainingDataError, RasterMismatch) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "model_id": model_id,
+                "status": result.status,
+                "metrics": _reports(result.metrics),
+                "threshold": result.threshold,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        _print_table(result.metrics, f"Model {model_id} on the validation day(s)")
+        click.echo(
+            f"Model {model_id}: {result.status}, threshold {result.threshold:.6g} "
+            f"({cfg.score_fn} at the {cfg.threshold_percentile:g}th percentile of "
+            f"{result.calibration['n']} validation flights), {result.seconds:.1f} s."
+        )
+    if result.status != READY:
+        raise ModelRejected(
+            f"model {model_id} {result.collapse}. It is stored as rejected and will not score. "
+            "Try: ODDFLIGHTS_MODEL_LOSS=weighted_bce, more epochs (--epochs), or thicker lines "
+            "(raster line width)."
+        )
+
+
+@click.group("models")
+def models() -> None:
+    """List and inspect trained models.
+
+    Example: oddflights models list --receiver roof
+    """
+
+
+@models.command("list")
+@click.option("--receiver", "receiver_name", default=None, help="Only this receiver's models.")
+@format_option()
+@db_option
+def list_cmd(receiver_name: str | None, fmt: str, db_url: str | None) -> None:
+    """List stored models with their validation F1 beside the trivial predictors'.
+
+    Example: oddflights models list --receiver roof --format json
+    """
+    from oddflights.db.receivers import ReceiverNotFound, get_receiver
+    from oddflights.db.registry import list_models
+
+    engine = open_engine(db_url)
+    try:
+        receiver_id = None
+        if receiver_name is not None:
+            receiver_id = get_receiver(engine, receiver_name).id
+        infos = list_models(engine, receiver_id)
+    except ReceiverNotFound as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    rows = [
+        {
+            "id": i.id,
+            "receiver": i.receiver,
+            "created_at": i.created_at.isoformat(timespec="seconds"),
+            "train_from": i.train_from.isoformat(),
+            "train_to": i.train_to.isoformat(),
+            "validation_days": ",".join(d.isoformat() for d in i.validation_days),
+            "status": i.status,
+            "f1": _f1(i.metrics, "model"),
+            "all_black_f1": _f1(i.metrics, "all_black"),
+            "mean_image_f1": _f1(i.metrics, "mean_image"),
+            "threshold": i.threshold,
+            "seed": i.seed,
+        }
+        for i in infos
+    ]
+    emit_rows(rows, fmt, _LIST_COLUMNS, title="Models")
+
+
+def _f1(metrics: dict[str, Any], name: str) -> float | None:
+    value = metrics.get(name, {}).get("f1")
+    return None if value is None else round(float(value), 4)
+
+
+@models.command("show")
+@click.argument("model_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the model's metadata as JSON.")
+@db_option
+def show(model_id: int, as_json: bool, db_url: str | None) -> None:
+    """Show one model: its days, settings, threshold and metrics beside the baselines.
+
+    Example: oddflights models show 3
+    """
+    from oddflights.db.registry import ModelNotFound, get_model_row
+
+    engine = open_engine(db_url)
+    try:
+        info, _ = get_model_row(engine, model_id)
+    except ModelNotFound as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "model_id": info.id,
+                "receiver": info.receiver,
+                "created_at": info.created_at,
+                "train_from": info.train_from,
+                "train_to": info.train_to,
+                "validation_days": info.validation_days,
+                "status": info.status,
+                "metrics": _reports(info.metrics),
+                "threshold": info.threshold,
+                "calibration": info.calibration,
+                "config": info.config,
+                "raster": info.raster,
+                "versions": info.versions,
+                "seed": info.seed,
+            }
+        )
+        return
+    click.echo(
+        f"Model {info.id} ({info.status}) for {info.receiver}: trained on "
+        f"{info.train_from}..{info.train_to}, validated on "
+        f"{', '.join(d.isoformat() for d in info.validation_days)}; seed {info.seed}."
+    )
+    cal = info.calibration
+    if info.threshold is not None:
+        click.echo(
+            f"Threshold {info.threshold:.6g}: {cal.get('score_fn')} at the "
+            f"{cal.get('percentile', 0):g}th percentile of {cal.get('n')} validation flights."
+        )
+    _print_table(info.metrics, "Validation metrics (lit pixels at 0.5)")
+    settings = ", ".join(f"{k}={v}" for k, v in info.config.items())
+    click.echo(f"Settings: {settings}")
+    click.echo(f"Raster: {info.raster}; versions: {info.versions}")

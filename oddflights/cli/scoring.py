@@ -1,0 +1,396 @@
+"""`oddflights score`, `nightly`, `schedule`, `anomalies`, `explain` and `runs`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oddflights.cli.common import (
+    CliError,
+    db_option,
+    emit_json,
+    emit_rows,
+    format_option,
+    open_engine,
+)
+
+RUN_COLUMNS = (
+    "run_id",
+    "kind",
+    "receiver",
+    "day",
+    "started_at",
+    "finished_at",
+    "status",
+    "counts",
+    "error",
+)
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _receiver(engine: Any, name: str) -> Any:
+    from oddflights.db.receivers import ReceiverNotFound, get_receiver
+
+    try:
+        return get_receiver(engine, name)
+    except ReceiverNotFound as exc:
+        raise CliError(str(exc)) from None
+
+
+def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
+    from oddflights.db.receivers import list_receivers
+
+    if name is not None and everyone:
+        raise CliError("give --receiver NAME or --all, not both")
+    if name is None and not everyone:
+        raise CliError("give --receiver NAME or --all")
+    if name is not None:
+        return [_receiver(engine, name)]
+    found = list_receivers(engine)
+    if not found:
+        raise CliError("no receivers in the database (add one with `oddflights receiver add`)")
+    return found
+
+
+def _day_range(day: str | None, frm: str | None, to: str | None) -> list[date]:
+    d, f, t = _day(day, "--day"), _day(frm, "--from"), _day(to, "--to")
+    if d is not None:
+        if f is not None or t is not None:
+            raise CliError("give --day D or --from D --to D, not both")
+        return [d]
+    if f is None or t is None:
+        raise CliError("give --day D, or both --from D and --to D")
+    if t < f:
+        raise CliError(f"--from {f} is after --to {t}")
+    return [f + timedelta(days=i) for i in range((t - f).days + 1)]
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
+@click.option("--day", default=None, help="The day to score (YYYY-MM-DD, receiver's zone).")
+@click.option("--from", "frm", default=None, help="First day of a range.")
+@click.option("--to", default=None, help="Last day of a range.")
+@click.option("--model", "model_id", type=int, default=None, help="Score with this model id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@db_option
+def score(
+    receiver_name: str,
+    day: str | None,
+    frm: str | None,
+    to: str | None,
+    model_id: int | None,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Score a receiver's flights of a day (or a range of days) and store the ranks.
+
+    Uses the newest ready model trained only on earlier days, or --model ID. Rescoring a day
+    with the same model replaces its rows; another model adds rows of its own. JSON:
+    {"receiver": …, "days": [{"day", "model_id", "flights", "anomalies", "threshold",
+    "seconds"}]}.
+
+    Example: oddflights score --receiver home --day 2026-05-04
+    """
+    from oddflights.db.registry import ModelNotFound
+    from oddflights.db.runs import FAILED, OK, finish_run, start_run
+    from oddflights.scoring.score import ScoringError, score_day
+
+    days = _day_range(day, frm, to)
+    engine = open_engine(db_url)
+    rec = _receiver(engine, receiver_name)
+    summaries = []
+    for d in days:
+        run_id = start_run(engine, "score", rec.id, d)
+        try:
+            s = score_day(engine, rec, d, model_id)
+        except (ScoringError, ModelNotFound) as exc:
+            finish_run(engine, run_id, FAILED, error=str(exc))
+            raise CliError(str(exc)) from None
+        except Exception as exc:
+            finish_run(engine, run_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+            raise
+        finish_run(
+            engine,
+            run_id,
+            OK,
+            {"model_id": s.model_id, "scored": s.flights, "anomalies": s.anomalies},
+        )
+        summaries.append(s)
+        if not as_json:
+            click.echo(
+                f"{d}: {s.flights} flights scored with model {s.model_id}, "
+                f"{s.anomalies} above threshold {s.threshold:.5g} ({s.seconds:.1f} s)"
+            )
+    if as_json:
+        emit_json(
+            {
+                "receiver": rec.name,
+                "days": [
+                    {
+                        "day": s.day.isoformat(),
+                        "model_id": s.model_id,
+                        "flights": s.flights,
+                        "anomalies": s.anomalies,
+                        "threshold": s.threshold,
+                        "seconds": round(s.seconds, 3),
+                    }
+                    for s in summaries
+                ],
+            }
+        )
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
+@click.option("--all", "everyone", is_flag=True, help="Every receiver.")
+@click.option("--day", default=None, help="Only this day (YYYY-MM-DD), done or not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@db_option
+def nightly(
+    receiver_name: str | None, everyone: bool, day: str | None, as_json: bool, db_url: str | None
+) -> None:
+    """Run the nightly job once: build, train when due, score every day not yet done.
+
+    Works through each receiver's days from the first not done to yesterday (its zone), so
+    it catches up after downtime; a receiver another run is working on is left alone (exit 0).
+    A failed day is recorded in `oddflights runs`, retried next time, and makes the exit
+    status 1.
+
+    Example: oddflights nightly --all
+    """
+    from oddflights.scheduler.nightly import run_nightly
+
+    d = _day(day, "--day")
+    engine = open_engine(db_url)
+    receivers = _receivers(engine, receiver_name, everyone)
+    report = run_nightly(engine, receivers, d)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for r in report.receivers:
+            click.echo(f"{r.receiver}: {r.status} - {r.message}")
+            for o in r.days:
+                extra = f" ({o.error})" if o.error else ""
+                counts = ", ".join(f"{k} {v}" for k, v in o.counts.items())
+                click.echo(f"  {o.day}: {o.status}{extra}{': ' + counts if counts else ''}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
+@click.option("--all", "everyone", is_flag=True, help="Every receiver (also those added later).")
+@db_option
+def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> None:
+    """Run the scheduler service: the nightly job on the cron schedule, until SIGTERM.
+
+    The schedule is ODDFLIGHTS_SCHEDULE (default "30 2 * * *") in the zone
+    ODDFLIGHTS_SCHEDULE_TZ (default UTC). The job is kept in the database's
+    `apscheduler_jobs` table; a run missed while the service was down runs at start-up
+    (within ODDFLIGHTS_MISFIRE_GRACE_HOURS). Run one scheduler per database.
+
+    Example: ODDFLIGHTS_SCHEDULE="30 2 * * *" oddflights schedule --all
+    """
+    from oddflights import config
+    from oddflights.scheduler.service import ScheduleError, cron_trigger, run_service
+
+    if everyone == (receiver_name is not None):
+        raise CliError("give --receiver NAME or --all (one of them)")
+    engine = open_engine(db_url)
+    names = None if everyone else [_receiver(engine, str(receiver_name)).name]
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    try:
+        cron_trigger()
+    except ScheduleError as exc:
+        raise CliError(str(exc)) from None
+    except config.SettingError as exc:
+        raise CliError(str(exc)) from None
+    run_service(url, names, on_event=lambda line: click.echo(line))
+
+
+def _anomaly_rows(df: Any) -> list[dict[str, Any]]:
+    rows = []
+    for r in df.to_dict("records"):
+        rows.append(
+            {
+                "flight_id": int(r["flight_id"]),
+                "receiver": r["receiver"],
+                "icao24": r["icao24"],
+                "callsign": r["callsign"],
+                "start": r["start"].isoformat().replace("+00:00", "Z"),
+                "end": r["end"].isoformat().replace("+00:00", "Z"),
+                "day": r["day"].isoformat(),
+                "score": float(r["score"]),
+                "threshold": float(r["threshold"]),
+                "is_anomaly": bool(r["is_anomaly"]),
+                "rank": int(r["rank"]),
+                "model_id": int(r["model_id"]),
+                "tags": list(r["tags"] or []),
+            }
+        )
+    return rows
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
+@click.option("--day", required=True, help="The day (YYYY-MM-DD, receiver's zone).")
+@click.option("--all", "include_all", is_flag=True, help="Every scored flight, not just flagged.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="At most N flights.")
+@click.option("--model", "model_id", type=int, default=None, help="Scores of this model.")
+@format_option()
+@db_option
+def anomalies(
+    receiver_name: str,
+    day: str,
+    include_all: bool,
+    top: int | None,
+    model_id: int | None,
+    fmt: str,
+    db_url: str | None,
+) -> None:
+    """List a day's flagged flights, most abnormal first (every scored flight with --all).
+
+    Without --model, the scores of the newest model that scored the day. JSON: an array of
+    {flight_id, receiver, icao24, callsign, start, end, day, score, threshold, is_anomaly,
+    rank, model_id, tags}, times ISO-8601 UTC. See a flight's picture with `oddflights
+    explain FLIGHT_ID -o FILE.png`. The same rows are in the SQL view `anomalies_view`.
+
+    Example: oddflights anomalies --receiver home --day 2026-05-04 --top 10
+    """
+    from oddflights.db.flights import list_flights
+    from oddflights.db.scores import query_anomalies, scoring_models
+
+    d = _day(day, "--day")
+    assert d is not None
+    engine = open_engine(db_url)
+    rec = _receiver(engine, receiver_name)
+    models = scoring_models(engine, rec.id, d)
+    if not models:
+        if list_flights(engine, rec.id, d).empty:
+            raise CliError(f"receiver {rec.name} has no flights on {d}")
+        raise CliError(f"no scores for receiver {rec.name} on {d} (run `oddflights score`)")
+    if model_id is not None and model_id not in models:
+        raise CliError(
+            f"model {model_id} has not scored {rec.name} on {d} "
+            f"(models that did: {', '.join(map(str, models))})"
+        )
+    df = query_anomalies(engine, rec.id, d, model_id=model_id, include_all=include_all, top=top)
+    rows = _anomaly_rows(df)
+    if fmt == "table":
+        for row in rows:
+            row["tags"] = ", ".join(row["tags"])
+            row["score"] = f"{row['score']:.5g}"
+            row["threshold"] = f"{row['threshold']:.5g}"
+    elif fmt == "csv":
+        for row in rows:
+            row["tags"] = ";".join(row["tags"])
+    from oddflights.db.scores import ANOMALY_COLUMNS
+
+    title = f"{rec.name} {d}: {'scored' if include_all else 'flagged'} flights"
+    emit_rows(rows, fmt, ANOMALY_COLUMNS, title=title)
+
+
+@click.command()
+@click.argument("flight_id", type=int)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PNG file to write.",
+)
+@click.option(
+    "--model", "model_id", type=int, default=None, help="Model (default: newest that scored it)."
+)
+@click.option("--scale", type=click.IntRange(1, 16), default=4, show_default=True)
+@db_option
+def explain(
+    flight_id: int, output: Path, model_id: int | None, scale: int, db_url: str | None
+) -> None:
+    """Save a flight's three-panel picture (input | reconstruction | |difference|) and print
+    its score and tags.
+
+    Example: oddflights explain 1234 -o flight-1234.png
+    """
+    from oddflights.db.flights import FlightNotFound, get_flight
+    from oddflights.db.registry import ModelNotFound
+    from oddflights.db.scores import query_anomalies, scoring_models
+    from oddflights.scoring.explain import residual_png
+
+    engine = open_engine(db_url)
+    try:
+        flight = get_flight(engine, flight_id)
+    except FlightNotFound as exc:
+        raise CliError(str(exc)) from None
+    models = scoring_models(engine, flight["receiver_id"], flight["day"])
+    if model_id is None:
+        if not models:
+            raise CliError(f"flight {flight_id} has not been scored (pass --model ID)")
+        model_id = models[0]
+    try:
+        png = residual_png(engine, flight_id, model_id, scale)
+    except ModelNotFound as exc:
+        raise CliError(str(exc)) from None
+    try:
+        output.write_bytes(png)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror}") from None
+    line = f"flight {flight_id} ({flight['icao24']}, {flight['callsign'] or 'no callsign'})"
+    if model_id in models:
+        df = query_anomalies(
+            engine, flight["receiver_id"], flight["day"], model_id=model_id, include_all=True
+        )
+        row = df[df["flight_id"] == flight_id]
+        if not row.empty:
+            r = row.iloc[0]
+            line += (
+                f": score {r['score']:.5g} (threshold {r['threshold']:.5g}), rank {r['rank']}"
+                f", {'FLAGGED' if r['is_anomaly'] else 'normal'}"
+                f", tags: {', '.join(r['tags']) or 'none'}"
+            )
+    click.echo(line)
+    click.echo(f"wrote {output}")
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@format_option()
+@db_option
+def runs(receiver_name: str | None, limit: int, fmt: str, db_url: str | None) -> None:
+    """List what ran (nightly days, scoring), newest first, and how it ended.
+
+    Example: oddflights runs --receiver home --format json
+    """
+    from oddflights.db.runs import list_runs
+
+    engine = open_engine(db_url)
+    rid = _receiver(engine, receiver_name).id if receiver_name is not None else None
+    df = list_runs(engine, rid, limit)
+    rows: list[dict[str, Any]] = []
+    for r in df.to_dict("records"):
+        row = {str(k): v for k, v in r.items()}
+        for c in ("started_at", "finished_at"):
+            v = row[c]
+            row[c] = None if v is None or v != v else v.isoformat().replace("+00:00", "Z")
+        row["day"] = row["day"].isoformat() if row["day"] is not None else None
+        row["run_id"] = int(row["run_id"])
+        if fmt != "json":
+            import json
+
+            row["counts"] = json.dumps(row["counts"] or {})
+        rows.append(row)
+    emit_rows(rows, fmt, RUN_COLUMNS, title="runs")

@@ -1,0 +1,149 @@
+"""Trained models in the database: the ``.keras`` bytes and the metadata to use and judge them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from oddflights.db.models import ModelRow, ReceiverRow
+
+
+class ModelNotFound(LookupError):
+    """No model with that id."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A stored model's metadata (everything but the weights)."""
+
+    id: int
+    receiver_id: int
+    receiver: str
+    created_at: datetime
+    train_from: date
+    train_to: date
+    validation_days: list[date]
+    config: dict[str, Any]
+    raster: dict[str, Any]
+    metrics: dict[str, Any]
+    threshold: float | None
+    calibration: dict[str, Any]
+    versions: dict[str, Any]
+    seed: int
+    status: str
+
+
+_COLUMNS = [c for c in ModelRow.__table__.c if c.name != "keras"]
+
+
+def insert_model(
+    engine: Engine,
+    *,
+    receiver_id: int,
+    train_from: date,
+    train_to: date,
+    validation_days: list[date],
+    config: dict[str, Any],
+    raster: dict[str, Any],
+    metrics: dict[str, Any],
+    threshold: float | None,
+    calibration: dict[str, Any],
+    versions: dict[str, Any],
+    seed: int,
+    status: str,
+    keras_bytes: bytes | None,
+) -> int:
+    """Store one model row; returns its id."""
+    with engine.begin() as conn:
+        new_id = conn.execute(
+            sa.insert(ModelRow)
+            .values(
+                receiver_id=receiver_id,
+                created_at=datetime.now(UTC),
+                train_from=train_from,
+                train_to=train_to,
+                validation_days=[d.isoformat() for d in validation_days],
+                config=config,
+                raster=raster,
+                metrics=metrics,
+                threshold=threshold,
+                calibration=calibration,
+                versions=versions,
+                seed=seed,
+                status=status,
+                keras=keras_bytes,
+            )
+            .returning(ModelRow.id)
+        ).scalar_one()
+    return int(new_id)
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(*_COLUMNS, ReceiverRow.name.label("receiver_name")).join(
+        ReceiverRow, ReceiverRow.id == ModelRow.receiver_id
+    )
+
+
+def _info(row: sa.Row[Any]) -> ModelInfo:
+    m = row._mapping
+    return ModelInfo(
+        id=int(m["id"]),
+        receiver_id=int(m["receiver_id"]),
+        receiver=m["receiver_name"],
+        created_at=m["created_at"],
+        train_from=m["train_from"],
+        train_to=m["train_to"],
+        validation_days=[date.fromisoformat(d) for d in m["validation_days"]],
+        config=m["config"],
+        raster=m["raster"],
+        metrics=m["metrics"],
+        threshold=m["threshold"],
+        calibration=m["calibration"],
+        versions=m["versions"],
+        seed=int(m["seed"]),
+        status=m["status"],
+    )
+
+
+def get_model_row(engine: Engine, model_id: int) -> tuple[ModelInfo, bytes | None]:
+    """A model's metadata and its ``.keras`` bytes; ModelNotFound otherwise."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            _select().add_columns(ModelRow.keras).where(ModelRow.id == model_id)
+        ).first()
+    if row is None:
+        raise ModelNotFound(f"no model with id {model_id} (see `oddflights models list`)")
+    return _info(row), row._mapping["keras"]
+
+
+def list_models(engine: Engine, receiver_id: int | None = None) -> list[ModelInfo]:
+    """All models (of one receiver when given), oldest first."""
+    query = _select().order_by(ModelRow.id)
+    if receiver_id is not None:
+        query = query.where(ModelRow.receiver_id == receiver_id)
+    with engine.connect() as conn:
+        return [_info(r) for r in conn.execute(query).all()]
+
+
+def newest_ready_model(engine: Engine, receiver_id: int, before_day: date) -> ModelInfo | None:
+    """The newest ``ready`` model of a receiver trained only on days before ``before_day``.
+
+    Rejected models are never returned: they are kept for inspection, not for scoring.
+    """
+    query = (
+        _select()
+        .where(
+            ModelRow.receiver_id == receiver_id,
+            ModelRow.status == "ready",
+            ModelRow.train_to < before_day,
+        )
+        .order_by(ModelRow.created_at.desc(), ModelRow.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _info(row)

@@ -1,0 +1,130 @@
+"""The ``runs`` table: what ran, for which receiver and day, when, and how it ended."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from oddflights.db.models import PositionRow, ReceiverRow, RunRow
+
+RUNNING = "running"
+OK = "ok"
+FAILED = "failed"
+SKIPPED = "skipped"
+# A day whose last nightly run ended so needs no more work.
+DONE_STATUSES = (OK, SKIPPED)
+
+RUN_COLUMNS = (
+    "run_id",
+    "kind",
+    "receiver",
+    "day",
+    "started_at",
+    "finished_at",
+    "status",
+    "counts",
+    "error",
+)
+
+
+def start_run(engine: Engine, kind: str, receiver_id: int | None, day: date | None) -> int:
+    """Record a run as started (status ``running``); returns its id."""
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            sa.insert(RunRow)
+            .values(
+                kind=kind,
+                receiver_id=receiver_id,
+                day=day,
+                started_at=datetime.now(UTC),
+                status=RUNNING,
+                counts={},
+            )
+            .returning(RunRow.id)
+        ).scalar_one()
+    return int(run_id)
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    status: str,
+    counts: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record how a run ended."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(
+                status=status,
+                counts=counts or {},
+                error=error,
+                finished_at=datetime.now(UTC),
+            )
+        )
+
+
+def done_days(engine: Engine, receiver_id: int, kind: str, days: Iterable[date]) -> set[date]:
+    """Those of ``days`` whose most recent ``kind`` run for the receiver ended ok or skipped."""
+    day_list = sorted(set(days))
+    if not day_list:
+        return set()
+    query = (
+        sa.select(RunRow.day, RunRow.status)
+        .where(
+            RunRow.receiver_id == receiver_id,
+            RunRow.kind == kind,
+            RunRow.day.in_(day_list),
+            RunRow.status != RUNNING,
+        )
+        .order_by(RunRow.id)
+    )
+    last: dict[date, str] = {}
+    with engine.connect() as conn:
+        for day, status in conn.execute(query).all():
+            if day is not None:
+                last[day] = status
+    return {d for d, s in last.items() if s in DONE_STATUSES}
+
+
+def list_runs(
+    engine: Engine, receiver_id: int | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """Runs, newest first (RUN_COLUMNS; times tz-aware UTC)."""
+    query = (
+        sa.select(
+            RunRow.id.label("run_id"),
+            RunRow.kind,
+            ReceiverRow.name.label("receiver"),
+            RunRow.day,
+            RunRow.started_at,
+            RunRow.finished_at,
+            RunRow.status,
+            RunRow.counts,
+            RunRow.error,
+        )
+        .outerjoin(ReceiverRow, ReceiverRow.id == RunRow.receiver_id)
+        .order_by(RunRow.id.desc())
+    )
+    if receiver_id is not None:
+        query = query.where(RunRow.receiver_id == receiver_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def first_position_time(engine: Engine, receiver_id: int) -> datetime | None:
+    """When the receiver's first stored position was heard (None without positions)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.min(PositionRow.ts)).where(PositionRow.receiver_id == receiver_id)
+        ).scalar_one_or_none()

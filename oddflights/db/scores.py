@@ -1,0 +1,201 @@
+"""Scores in the database: replace a (day, model)'s rows at once, and query the anomalies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from oddflights.db.models import FlightRow, ModelRow, PositionRow, ReceiverRow, ScoreRow
+
+CHUNK_ROWS = 2_000
+
+# The columns of a scores DataFrame handed to replace_scores.
+SCORE_COLUMNS = ("flight_id", "score", "rank", "threshold", "is_anomaly", "tags")
+
+# What query_anomalies returns (the JSON of `oddflights anomalies`).
+ANOMALY_COLUMNS = (
+    "flight_id",
+    "receiver",
+    "icao24",
+    "callsign",
+    "start",
+    "end",
+    "day",
+    "score",
+    "threshold",
+    "is_anomaly",
+    "rank",
+    "model_id",
+    "tags",
+)
+
+
+def _day_flight_ids(receiver_id: int, day: date) -> sa.Select[Any]:
+    return sa.select(FlightRow.id).where(FlightRow.receiver_id == receiver_id, FlightRow.day == day)
+
+
+def _tuples(scores: pd.DataFrame) -> list[Any]:
+    return list(scores.loc[:, list(SCORE_COLUMNS)].itertuples(index=False))
+
+
+def replace_scores(
+    engine: Engine, receiver_id: int, day: date, model_id: int, scores: pd.DataFrame
+) -> int:
+    """Replace the rows of (receiver day, model) by ``scores`` (SCORE_COLUMNS) in one
+    transaction; other models' rows are left alone. Returns the rows written."""
+    records: list[dict[str, Any]] = [
+        {
+            "flight_id": int(r.flight_id),
+            "model_id": model_id,
+            "score": float(r.score),
+            "rank": int(r.rank),
+            "threshold": float(r.threshold),
+            "is_anomaly": bool(r.is_anomaly),
+            "tags": list(r.tags),
+        }
+        for r in _tuples(scores)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(ScoreRow).where(
+                ScoreRow.model_id == model_id,
+                ScoreRow.flight_id.in_(_day_flight_ids(receiver_id, day)),
+            )
+        )
+        for start in range(0, len(records), CHUNK_ROWS):
+            conn.execute(sa.insert(ScoreRow), records[start : start + CHUNK_ROWS])
+    return len(records)
+
+
+def delete_scores(engine: Engine, receiver_id: int, day: date, model_id: int) -> int:
+    """Delete the rows of (receiver day, model); returns how many there were."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.delete(ScoreRow).where(
+                ScoreRow.model_id == model_id,
+                ScoreRow.flight_id.in_(_day_flight_ids(receiver_id, day)),
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+def scoring_models(engine: Engine, receiver_id: int, day: date) -> list[int]:
+    """The ids of the models that scored a receiver day, newest first."""
+    query = (
+        sa.select(ScoreRow.model_id)
+        .join(FlightRow, FlightRow.id == ScoreRow.flight_id)
+        .where(FlightRow.receiver_id == receiver_id, FlightRow.day == day)
+        .distinct()
+    )
+    with engine.connect() as conn:
+        return sorted((int(m) for m in conn.execute(query).scalars()), reverse=True)
+
+
+def query_anomalies(
+    engine: Engine,
+    receiver_id: int,
+    day: date,
+    *,
+    model_id: int | None = None,
+    include_all: bool = False,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """The scored flights of a receiver day by rank (ANOMALY_COLUMNS; times tz-aware UTC):
+    flagged ones only unless ``include_all``, at most ``top``. Without ``model_id``, the
+    newest model that scored the day; an empty frame when none did."""
+    if model_id is None:
+        models = scoring_models(engine, receiver_id, day)
+        if not models:
+            return pd.DataFrame(columns=list(ANOMALY_COLUMNS))
+        model_id = models[0]
+    query = (
+        sa.select(
+            FlightRow.id.label("flight_id"),
+            ReceiverRow.name.label("receiver"),
+            FlightRow.icao24,
+            FlightRow.callsign,
+            FlightRow.start_ts.label("start"),
+            FlightRow.end_ts.label("end"),
+            FlightRow.day,
+            ScoreRow.score,
+            ScoreRow.threshold,
+            ScoreRow.is_anomaly,
+            ScoreRow.rank,
+            ScoreRow.model_id,
+            ScoreRow.tags,
+        )
+        .join(FlightRow, FlightRow.id == ScoreRow.flight_id)
+        .join(ReceiverRow, ReceiverRow.id == FlightRow.receiver_id)
+        .where(
+            FlightRow.receiver_id == receiver_id,
+            FlightRow.day == day,
+            ScoreRow.model_id == model_id,
+        )
+        .order_by(ScoreRow.rank, FlightRow.id)
+    )
+    if not include_all:
+        query = query.where(ScoreRow.is_anomaly.is_(True))
+    if top is not None:
+        query = query.limit(top)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    df = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS))
+    for c in ("start", "end"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    df["is_anomaly"] = df["is_anomaly"].astype(bool)
+    return df
+
+
+def score_rows(engine: Engine, model_id: int, flight_ids: list[int]) -> pd.DataFrame:
+    """The stored rows of ``model_id`` for ``flight_ids`` (SCORE_COLUMNS), by flight id."""
+    query = (
+        sa.select(
+            ScoreRow.flight_id,
+            ScoreRow.score,
+            ScoreRow.rank,
+            ScoreRow.threshold,
+            ScoreRow.is_anomaly,
+            ScoreRow.tags,
+        )
+        .where(ScoreRow.model_id == model_id, ScoreRow.flight_id.in_(flight_ids))
+        .order_by(ScoreRow.flight_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+
+
+def model_exists(engine: Engine, model_id: int) -> bool:
+    """Whether a model row with that id exists."""
+    with engine.connect() as conn:
+        return (
+            conn.execute(sa.select(ModelRow.id).where(ModelRow.id == model_id)).first() is not None
+        )
+
+
+def low_points(
+    engine: Engine,
+    receiver_id: int,
+    start: datetime,
+    end: datetime,
+    max_altitude_ft: float,
+) -> pd.DataFrame:
+    """Positions below ``max_altitude_ft`` in [start, end): columns icao24, lat, lon. The
+    explanation stage finds the airports a receiver sees from them."""
+    query = sa.select(PositionRow.icao24, PositionRow.lat, PositionRow.lon).where(
+        PositionRow.receiver_id == receiver_id,
+        PositionRow.ts >= start,
+        PositionRow.ts < end,
+        PositionRow.altitude_ft < max_altitude_ft,
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    df = pd.DataFrame(rows, columns=["icao24", "lat", "lon"])
+    for c in ("lat", "lon"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
+    return df

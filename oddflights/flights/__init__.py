@@ -1,0 +1,1 @@
+"""Flights: positions cut into clean flights, summarised and drawn in the receiver's frame."""

@@ -1,0 +1,194 @@
+"""Positions → flights: cut each aircraft's time-sorted positions into flights and clean them.
+
+A flight ends where an aircraft is not heard for more than ``gap_min`` minutes or where a
+known callsign changes. The caller gives the window of flight *starts* it wants (a receiver
+day); it should read positions from a little before that window, so that a flight continuing
+from the day before is recognised and left to that day, and to some hours after it, so that a
+flight crossing midnight stays whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from oddflights.columns import POSITION_COLUMNS
+from oddflights.flights.clean import CleanSettings, repeated_timestamps, speed_check
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.floating[Any]]
+
+# The keys of FlightSet.dropped, in the order they are applied.
+DROP_KEYS = (
+    "no_position",  # points without lat/lon
+    "repeated_ts",  # points repeating an aircraft's timestamp
+    "bad_position",  # points failing the speed check
+    "too_few_points",  # flights
+    "too_short",  # flights
+    "on_ground",  # flights
+)
+
+
+@dataclass
+class FlightSet:
+    """Cleaned flights: one table row per flight, their points, and what was dropped."""
+
+    table: pd.DataFrame  # icao24, callsign, start_ts, end_ts, n_points
+    points: pd.DataFrame  # POSITION_COLUMNS + "flight" (row of table), sorted by flight, ts
+    offsets: IntArray  # flight i is points[offsets[i]:offsets[i+1]]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def seconds(ts: pd.Series) -> FloatArray:
+    """UTC timestamps as float seconds since the epoch."""
+    values = pd.DatetimeIndex(ts).tz_convert("UTC").tz_localize(None)
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+
+
+def cut(aircraft: IntArray, t_s: FloatArray, callsign: IntArray, gap_s: float) -> IntArray:
+    """Flight number of each row (rows sorted by aircraft, time): a new flight starts at a new
+    aircraft, after a silence over ``gap_s`` seconds, or where the known callsign changes
+    (``callsign`` codes, -1 = unknown, carried forward within the aircraft)."""
+    n = len(t_s)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.ones(n, dtype=bool)
+    same_aircraft = aircraft[1:] == aircraft[:-1]
+    new[1:] = ~same_aircraft | ((t_s[1:] - t_s[:-1]) > gap_s)
+    # Carry the last known callsign forward, never across aircraft.
+    known = (callsign >= 0) | np.r_[True, ~same_aircraft]
+    carried = callsign[np.maximum.accumulate(np.where(known, np.arange(n), 0))]
+    changed = (carried[1:] != carried[:-1]) & (carried[1:] >= 0) & (carried[:-1] >= 0)
+    new[1:] |= changed & same_aircraft
+    return np.cumsum(new) - 1
+
+
+def make_flights(
+    positions: pd.DataFrame,
+    *,
+    gap_min: float = 10.0,
+    clean: CleanSettings | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> FlightSet:
+    """Cut, clean and filter flights from positions (POSITION_COLUMNS, ts tz-aware UTC),
+    keeping the flights whose first position lies in [start, end)."""
+    clean = clean or CleanSettings()
+    dropped = dict.fromkeys(DROP_KEYS, 0)
+    df = positions.loc[:, list(POSITION_COLUMNS)]
+    has_pos = df["lat"].notna().to_numpy() & df["lon"].notna().to_numpy()
+    if not has_pos.all():
+        df = df.loc[has_pos]
+    if not _sorted(df):
+        df = df.sort_values(["icao24", "ts"], kind="stable")
+    df = df.reset_index(drop=True)
+    t_s = seconds(df["ts"])
+    aircraft = pd.factorize(df["icao24"])[0].astype(np.int64)
+    rep = repeated_timestamps(aircraft, t_s)
+    callsign_codes, names = pd.factorize(df["callsign"])
+    empty = np.flatnonzero(np.asarray(names, dtype=object) == "")
+    callsign_codes = np.where(np.isin(callsign_codes, empty), -1, callsign_codes)
+    labels = cut(aircraft, t_s, callsign_codes.astype(np.int64), gap_min * 60.0)
+
+    # Only flights starting in the window are this call's business (and its counts).
+    first = np.r_[True, labels[1:] != labels[:-1]]
+    starts = t_s[first]
+    wanted = np.ones(len(starts), dtype=bool)
+    if start is not None:
+        wanted &= starts >= start.timestamp()
+    if end is not None:
+        wanted &= starts < end.timestamp()
+    rows = wanted[labels]
+    dropped["no_position"] = _count_in(positions, ~has_pos, start, end)
+    dropped["repeated_ts"] = int((rep & rows).sum())
+    rows &= ~rep
+    idx = np.flatnonzero(rows)
+    labels, t_s = labels[idx], t_s[idx]
+    lat = df["lat"].to_numpy(dtype=np.float64)[idx]
+    lon = df["lon"].to_numpy(dtype=np.float64)[idx]
+    speed = df["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan)[idx]
+    ok = speed_check(labels, t_s, lat, lon, speed)
+    dropped["bad_position"] = int((~ok).sum())
+    idx, labels, t_s = idx[ok], labels[ok], t_s[ok]
+
+    # Flight-level filters.
+    flight_ids, first_pos, counts = np.unique(labels, return_index=True, return_counts=True)
+    last_pos = first_pos + counts - 1
+    duration = t_s[last_pos] - t_s[first_pos]
+    ground = df["onground"].to_numpy(dtype=object)[idx]
+    airborne = np.bincount(
+        np.searchsorted(flight_ids, labels),
+        weights=(ground != True),  # noqa: E712
+        minlength=len(flight_ids),
+    )
+    few = counts < clean.min_points
+    short = ~few & (duration < clean.min_minutes * 60.0)
+    on_ground = ~few & ~short & (airborne == 0) if clean.drop_ground else np.zeros_like(few)
+    dropped["too_few_points"] = int(few.sum())
+    dropped["too_short"] = int(short.sum())
+    dropped["on_ground"] = int(on_ground.sum())
+    keep_flight = ~(few | short | on_ground)
+    keep_rows = np.repeat(keep_flight, counts)
+    points = df.iloc[idx[keep_rows]].reset_index(drop=True)
+    kept_counts = counts[keep_flight]
+    points["flight"] = np.repeat(np.arange(len(kept_counts)), kept_counts)
+    offsets = np.r_[0, np.cumsum(kept_counts)].astype(np.int64)
+    table = _table(points, offsets)
+    return FlightSet(table=table, points=points, offsets=offsets, dropped=dropped)
+
+
+def _sorted(df: pd.DataFrame) -> bool:
+    if len(df) < 2:
+        return True
+    icao = df["icao24"].to_numpy(dtype=object)
+    t = seconds(df["ts"])
+    same = icao[1:] == icao[:-1]
+    return bool(np.all(icao[1:] >= icao[:-1]) and np.all(~same | (t[1:] >= t[:-1])))
+
+
+def _count_in(
+    positions: pd.DataFrame, mask: BoolArray, start: datetime | None, end: datetime | None
+) -> int:
+    ts = positions["ts"][mask]
+    inside = np.ones(len(ts), dtype=bool)
+    if start is not None:
+        inside &= (ts >= start).to_numpy()
+    if end is not None:
+        inside &= (ts < end).to_numpy()
+    return int(inside.sum())
+
+
+def _table(points: pd.DataFrame, offsets: IntArray) -> pd.DataFrame:
+    if len(offsets) <= 1:
+        return pd.DataFrame(
+            {
+                "icao24": pd.Series(dtype=object),
+                "callsign": pd.Series(dtype=object),
+                "start_ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                "end_ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                "n_points": pd.Series(dtype=np.int64),
+            }
+        )
+    first, last = offsets[:-1], offsets[1:] - 1
+    callsign = points["callsign"].where(points["callsign"] != "")
+    return pd.DataFrame(
+        {
+            "icao24": points["icao24"].to_numpy(dtype=object)[first],
+            # The first known callsign (a flight changes callsign only at a cut).
+            "callsign": callsign.groupby(points["flight"])
+            .first()
+            .reindex(range(len(first)))
+            .astype(object)
+            .where(lambda s: s.notna(), None)
+            .to_numpy(),
+            "start_ts": points["ts"].iloc[first].reset_index(drop=True),
+            "end_ts": points["ts"].iloc[last].reset_index(drop=True),
+            "n_points": np.diff(offsets),
+        }
+    )

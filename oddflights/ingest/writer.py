@@ -1,0 +1,82 @@
+"""Validate parsed chunks and store them: the one path every ingest (files, live) goes through."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import IO
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from oddflights.db.positions import write_positions
+from oddflights.ingest.summary import IngestSummary
+from oddflights.ingest.types import ParsedChunk
+from oddflights.ingest.validate import count_reasons, validate
+from oddflights.receivers import Receiver
+
+_log = logging.getLogger(__name__)
+
+
+def write_rejects(rejects: pd.DataFrame, out: IO[str]) -> None:
+    """Append rejected lines as ``reason<TAB>raw line``."""
+    for reason, raw in zip(rejects["reason"], rejects["raw"], strict=True):
+        text = "" if raw is None else str(raw)
+        out.write(f"{reason}\t{text.replace(chr(10), ' ').replace(chr(13), ' ')}\n")
+
+
+def store_chunk(
+    engine: Engine,
+    receiver: Receiver,
+    chunk: ParsedChunk,
+    *,
+    source: str,
+    now: datetime,
+    max_range_km: float | None = None,
+    rejects_file: IO[str] | None = None,
+) -> IngestSummary:
+    """Validate one chunk, write its valid positions (one transaction) and count the rest."""
+    if receiver.id is None:
+        raise ValueError(f"receiver {receiver.name!r} has no database id")
+    valid, invalid = validate(chunk.positions, receiver, now=now, max_range_km=max_range_km)
+    rejects = (
+        pd.concat([chunk.rejects, invalid], ignore_index=True) if len(invalid) else (chunk.rejects)
+    )
+    counts = write_positions(engine, receiver.id, valid, source)
+    summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
+    if len(rejects):
+        reasons = count_reasons(rejects)
+        summary.add_rejects(reasons)
+        _log.info("rejected %d lines: %s", len(rejects), reasons)
+        if rejects_file is not None:
+            write_rejects(rejects, rejects_file)
+    return summary
+
+
+def ingest_chunks(
+    engine: Engine,
+    receiver: Receiver,
+    chunks: Iterable[ParsedChunk],
+    *,
+    source: str,
+    now: datetime | None = None,
+    rejects_file: IO[str] | None = None,
+    progress: Callable[[ParsedChunk], None] | None = None,
+) -> IngestSummary:
+    """Validate and store every chunk, committing each on its own (reruns skip stored rows).
+
+    ``now`` (default: the current time) bounds timestamps from the future.
+    """
+    t0 = time.perf_counter()
+    total = IngestSummary()
+    for chunk in chunks:
+        at = now if now is not None else datetime.now(UTC)
+        total = total + store_chunk(
+            engine, receiver, chunk, source=source, now=at, rejects_file=rejects_file
+        )
+        if progress is not None:
+            progress(chunk)
+    total.seconds = time.perf_counter() - t0
+    return total

@@ -1,0 +1,88 @@
+"""Per-flight anomaly scores: how badly the model reconstructs each image (higher = odder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oddflights.model.metrics import EPSILON, THRESHOLD
+
+ScoreFn = Callable[[NDArray[np.float32], NDArray[np.float32]], NDArray[np.float64]]
+
+
+def _bce(y: NDArray[np.float32], p: NDArray[np.float32]) -> NDArray[np.float64]:
+    pc = np.clip(p.astype(np.float64), EPSILON, 1.0 - EPSILON)
+    per_pixel = -(y * np.log(pc) + (1.0 - y) * np.log(1.0 - pc))
+    return per_pixel.reshape(len(y), -1).mean(axis=1)
+
+
+def _mse(y: NDArray[np.float32], p: NDArray[np.float32]) -> NDArray[np.float64]:
+    return ((y.astype(np.float64) - p) ** 2).reshape(len(y), -1).mean(axis=1)
+
+
+def _recall_loss(y: NDArray[np.float32], p: NDArray[np.float32]) -> NDArray[np.float64]:
+    # Share of the flight's own lit pixels the model failed to draw: the track is odd when the
+    # model cannot reproduce it, whatever it paints elsewhere. An empty image scores 0.
+    lit = (y > 0.5).reshape(len(y), -1)
+    hit = lit & (p > THRESHOLD).reshape(len(y), -1)
+    n = lit.sum(axis=1)
+    return np.where(n > 0, 1.0 - hit.sum(axis=1) / np.maximum(n, 1), 0.0)
+
+
+def _iou_loss(y: NDArray[np.float32], p: NDArray[np.float32]) -> NDArray[np.float64]:
+    truth = (y > 0.5).reshape(len(y), -1)
+    pred = (p > THRESHOLD).reshape(len(y), -1)
+    union = (truth | pred).sum(axis=1)
+    return np.where(union > 0, 1.0 - (truth & pred).sum(axis=1) / np.maximum(union, 1), 0.0)
+
+
+SCORE_FNS: dict[str, ScoreFn] = {
+    "bce": _bce,
+    "mse": _mse,
+    "recall_loss": _recall_loss,
+    "iou_loss": _iou_loss,
+}
+
+
+def score_images(
+    images: NDArray[Any], reconstructions: NDArray[Any], fn: str = "bce"
+) -> NDArray[np.float64]:
+    """One score per image from its reconstruction, by the score function called ``fn``."""
+    try:
+        func = SCORE_FNS[fn]
+    except KeyError:
+        raise ValueError(
+            f"unknown score function {fn!r} (choose from {', '.join(SCORE_FNS)})"
+        ) from None
+    y = np.asarray(images, dtype=np.float32)
+    p = np.asarray(reconstructions, dtype=np.float32).reshape(y.shape)
+    if len(y) == 0:
+        return np.zeros(0, dtype=np.float64)
+    return func(y, p)
+
+
+def as_model_input(images: NDArray[Any]) -> NDArray[np.float32]:
+    """uint8/bool N×H×W (or N×H×W×1) images as float32 N×H×W×1 in {0, 1}."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    return (arr > 0).astype(np.float32) if arr.dtype != np.float32 else arr
+
+
+def reconstruct(model: Any, images: NDArray[Any], batch_size: int = 256) -> NDArray[np.float32]:
+    """The model's reconstructions (inference mode: augmentation is never applied here)."""
+    x = as_model_input(images)
+    if len(x) == 0:
+        return x
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def reconstruction_scores(
+    model: Any, images: NDArray[Any], fn: str = "bce", batch_size: int = 256
+) -> NDArray[np.float64]:
+    """Per-flight reconstruction error of ``images`` under ``model`` (higher = odder)."""
+    x = as_model_input(images)
+    return score_images(x, reconstruct(model, x, batch_size), fn)

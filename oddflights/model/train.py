@@ -1,0 +1,259 @@
+"""Training: the seeded fit with augmentation and early stopping, honest metrics beside the
+trivial baselines, the collapse guard, and the threshold calibrated on the validation days."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from numpy.typing import NDArray
+
+from oddflights import config as settings
+from oddflights.model.autoencoder import LOSSES, build_augmenter, build_autoencoder
+from oddflights.model.metrics import baselines, keras_metrics, lit_share, pixel_report
+from oddflights.model.score import SCORE_FNS, as_model_input, reconstruct, score_images
+from oddflights.model.threshold import calibrate_threshold
+
+READY = "ready"
+REJECTED = "rejected"
+# weighted_bce's automatic lit-pixel weight is the inverse lit share, capped so that an
+# almost-empty training set cannot make the weight absurd.
+_MAX_POS_WEIGHT = 100.0
+# A model must beat every trivial predictor's F1 by this much: 0.004 against 0.0 is a collapse
+# that happened to light a handful of pixels, not a model.
+MIN_F1_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a trained model (stored with it)."""
+
+    hidden: int = 0  # 0: size*size//10
+    loss: str = "bce"
+    learning_rate: float = 1e-3
+    epochs: int = 20
+    batch_size: int = 64
+    patience: int = 3
+    shift_px: int = 2
+    flip: bool = False
+    pos_weight: float = 0.0  # weighted_bce only; 0: inverse lit share of the training images
+    score_fn: str = "bce"
+    threshold_percentile: float = 99.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
+        if self.score_fn not in SCORE_FNS:
+            raise ValueError(
+                f"unknown score function {self.score_fn!r} (choose from {', '.join(SCORE_FNS)})"
+            )
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("hidden", "patience", "shift_px", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if not 0.0 < self.threshold_percentile <= 100.0:
+            raise ValueError(f"threshold percentile {self.threshold_percentile} is outside 0..100")
+
+    @classmethod
+    def from_settings(cls, **explicit: Any) -> TrainConfig:
+        """The config from the settings table; ``explicit`` values (not None) win."""
+        names = {
+            "hidden": "model_hidden",
+            "loss": "model_loss",
+            "learning_rate": "model_learning_rate",
+            "epochs": "model_epochs",
+            "batch_size": "model_batch_size",
+            "patience": "model_patience",
+            "shift_px": "model_shift_px",
+            "flip": "model_flip",
+            "pos_weight": "model_pos_weight",
+            "score_fn": "score_fn",
+            "threshold_percentile": "threshold_percentile",
+        }
+        values = {f: settings.get(s, explicit.get(f)) for f, s in names.items()}
+        values["seed"] = explicit.get("seed") if explicit.get("seed") is not None else 0
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how it did on the validation images."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    # {"model", "all_black", "mean_image"}: pixel_report()s; "guard": the collapse guard's figures.
+    metrics: dict[str, Any]
+    threshold: float
+    calibration: dict[str, Any]
+    seconds: float
+    status: str
+    config: TrainConfig
+    pos_weight: float = 1.0
+    collapse: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Batches(keras.utils.PyDataset):
+    """Shuffled training batches, augmented per batch; the augmented image is input and target."""
+
+    def __init__(
+        self,
+        images: NDArray[np.float32],
+        batch_size: int,
+        augmenter: keras.Model | None,
+        seed: int,
+    ) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.images = images
+        self.batch_size = batch_size
+        self.augmenter = augmenter
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, idx: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        x = self.images[self.order[idx * self.batch_size : (idx + 1) * self.batch_size]]
+        if self.augmenter is not None:
+            x = np.asarray(self.augmenter(x, training=True), dtype=np.float32)
+        return x, x
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.images))
+
+
+def collapse_reason(metrics: dict[str, dict[str, float]], all_lit_f1: float = 0.0) -> str | None:
+    """Why the model is no better than a trivial predictor (None when it beats them all).
+
+    Its validation F1 must beat the all-black and mean-image predictors by ``MIN_F1_MARGIN``,
+    and also the all-lit predictor (F1 = 2p/(1+p) at lit share p), which an untrained model
+    painting everything grey-above-0.5 would otherwise "beat" the others with.
+    """
+    f1 = metrics["model"]["f1"]
+    black, mean = metrics["all_black"]["f1"], metrics["mean_image"]["f1"]
+    if f1 >= max(black, mean, all_lit_f1) + MIN_F1_MARGIN:
+        return None
+    return (
+        f"the model collapsed: validation F1 {f1:.4f} does not beat the trivial predictors "
+        f"(all black {black:.4f}, mean image {mean:.4f}, all lit {all_lit_f1:.4f})"
+    )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A model judged on the validation images: metrics beside baselines, threshold, status."""
+
+    metrics: dict[str, Any]
+    calibration: dict[str, Any]
+    status: str
+    collapse: str | None
+
+
+def judge_model(
+    model: keras.Model, train_images: NDArray[Any], val_images: NDArray[Any], config: TrainConfig
+) -> Judgement:
+    """Honest metrics of ``model`` and both baselines on ``val_images``, its threshold, and
+    the collapse guard's verdict (``rejected`` when it does not beat the trivial predictors)."""
+    x_train, x_val = as_model_input(train_images), as_model_input(val_images)
+    predictions = reconstruct(model, x_val)
+    reports = {"model": pixel_report(x_val, predictions), **baselines(x_train, x_val)}
+    share = lit_share(x_val)
+    all_lit_f1 = 2 * share / (1 + share)
+    reason = collapse_reason(reports, all_lit_f1)
+    calibration = calibrate_threshold(
+        score_images(x_val, predictions, config.score_fn),
+        config.threshold_percentile,
+        config.score_fn,
+    )
+    metrics: dict[str, Any] = {
+        **reports,
+        "guard": {"all_lit_f1": all_lit_f1, "margin": MIN_F1_MARGIN, "passed": reason is None},
+    }
+    return Judgement(
+        metrics=metrics,
+        calibration=calibration.to_dict(),
+        status=READY if reason is None else REJECTED,
+        collapse=reason,
+    )
+
+
+def resolve_pos_weight(config: TrainConfig, train_images: NDArray[Any]) -> float:
+    """weighted_bce's lit-pixel weight: the setting, or (when 0) the inverse lit share."""
+    if config.pos_weight > 0:
+        return float(config.pos_weight)
+    share = lit_share(train_images)
+    return float(min(_MAX_POS_WEIGHT, (1.0 - share) / share)) if share > 0 else 1.0
+
+
+def train_model(
+    train_images: NDArray[Any],
+    val_images: NDArray[Any],
+    config: TrainConfig,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> TrainResult:
+    """Train the autoencoder on ``train_images``, judge it on ``val_images`` (held-out days).
+
+    Seeded: the same images, config and seed give the same weights and metrics on CPU.
+    ``callbacks`` (e.g. the CLI's per-epoch printer) see Keras' logs with lit-pixel
+    precision/recall/F1/IoU for training and validation.
+    """
+    started = time.perf_counter()
+    x_train = as_model_input(train_images)
+    x_val = as_model_input(val_images)
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise ValueError(
+            f"need training and validation images (got {len(x_train)} and {len(x_val)})"
+        )
+    size = int(x_train.shape[1])
+    keras.utils.set_random_seed(config.seed)
+    pos_weight = resolve_pos_weight(config, x_train)
+    model = build_autoencoder(
+        size=size,
+        hidden=config.hidden or None,
+        loss=config.loss,
+        learning_rate=config.learning_rate,
+        pos_weight=pos_weight,
+        metrics=keras_metrics(),
+    )
+    augmenter = build_augmenter(size, config.shift_px, config.flip, seed=config.seed)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    fit = model.fit(
+        _Batches(x_train, config.batch_size, augmenter, config.seed),
+        validation_data=(x_val, x_val),
+        epochs=config.epochs,
+        callbacks=[stop, *(callbacks or [])],
+        verbose=0,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+    verdict = judge_model(model, x_train, x_val, config)
+    return TrainResult(
+        model=model,
+        history=history,
+        metrics=verdict.metrics,
+        threshold=float(verdict.calibration["threshold"]),
+        calibration=verdict.calibration,
+        seconds=time.perf_counter() - started,
+        status=verdict.status,
+        config=config,
+        pos_weight=pos_weight,
+        collapse=verdict.collapse,
+        extra={
+            "epochs_run": len(history.get("loss", [])),
+            "n_train": len(x_train),
+            "n_val": len(x_val),
+        },
+    )

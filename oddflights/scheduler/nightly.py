@@ -1,0 +1,284 @@
+"""One nightly run: for each receiver, every day not yet done up to yesterday (receiver's
+zone): build its flights, train when due, score it, and record the day in ``runs``.
+
+- Catch-up: the days done are those whose latest ``nightly`` run ended ``ok`` or
+  ``skipped``; every other day from the receiver's first day of positions to yesterday is
+  worked through in order, so downtime and failed days are made up by the next run.
+- Warm-up: a receiver's first ``warmup_days`` are built for training but not scored.
+- Training: when there is no ready model trained before the day, or the newest one ended its
+  training more than ``retrain_days`` before the day; on the ``train_window_days`` before the
+  day (the last of them held out for validation and the threshold).
+- Locking: one run per receiver at a time (see ``oddflights.db.locks``); a receiver whose lock
+  is held is reported ``locked`` and left alone — not an error.
+- A day that fails is recorded with its error; the run goes on with the next days and
+  receivers and reports failure (the CLI exits non-zero).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from oddflights import config
+from oddflights.receivers import Receiver
+
+_log = logging.getLogger(__name__)
+
+KIND = "nightly"
+
+
+@dataclass
+class DayOutcome:
+    """How one receiver day went."""
+
+    day: date
+    status: str  # ok | failed | skipped
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class ReceiverOutcome:
+    """How one receiver went: ``ok``, ``failed`` (a day failed), ``locked`` (another run
+    holds it) or ``nothing`` (no day to do)."""
+
+    receiver: str
+    status: str
+    days: list[DayOutcome] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass
+class NightlyReport:
+    """What a nightly run did, receiver by receiver."""
+
+    receivers: list[ReceiverOutcome] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True unless some day failed (a held lock is not a failure)."""
+        return all(r.status != "failed" for r in self.receivers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (``oddflights nightly --json``)."""
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "receivers": [
+                {
+                    "receiver": r.receiver,
+                    "status": r.status,
+                    "message": r.message,
+                    "days": [
+                        {
+                            "day": d.day.isoformat(),
+                            "status": d.status,
+                            "counts": d.counts,
+                            "error": d.error,
+                        }
+                        for d in r.days
+                    ],
+                }
+                for r in self.receivers
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class NightlySettings:
+    """The nightly's knobs (from the settings table unless given)."""
+
+    retrain_days: int = 7
+    train_window_days: int = 14
+    warmup_days: int = 3
+    lock_stale_hours: float = 6.0
+
+    @classmethod
+    def from_settings(cls) -> NightlySettings:
+        return cls(
+            retrain_days=int(config.get("retrain_days")),
+            train_window_days=int(config.get("train_window_days")),
+            warmup_days=int(config.get("warmup_days")),
+            lock_stale_hours=float(config.get("lock_stale_hours")),
+        )
+
+
+def lock_name(receiver: Receiver) -> str:
+    """The lock a receiver's nightly run holds."""
+    return f"nightly:{receiver.name}"
+
+
+def first_day(engine: Engine, receiver: Receiver) -> date | None:
+    """The receiver's first day (its zone) with positions; None without any."""
+    from oddflights.db.runs import first_position_time
+
+    assert receiver.id is not None
+    first = first_position_time(engine, receiver.id)
+    return None if first is None else first.astimezone(receiver.zone).date()
+
+
+def days_to_do(
+    engine: Engine, receiver: Receiver, today: date, day: date | None = None
+) -> list[date]:
+    """The days a run works through: ``day`` alone when given, else every day from the first
+    with positions to yesterday whose last nightly run did not end ok or skipped."""
+    from oddflights.db.runs import done_days
+
+    assert receiver.id is not None
+    if day is not None:
+        return [day]
+    first = first_day(engine, receiver)
+    yesterday = today - timedelta(days=1)
+    if first is None or first > yesterday:
+        return []
+    days = [first + timedelta(days=i) for i in range((yesterday - first).days + 1)]
+    done = done_days(engine, receiver.id, KIND, days)
+    return [d for d in days if d not in done]
+
+
+def training_due(engine: Engine, receiver: Receiver, day: date, retrain_days: int) -> bool:
+    """No ready model trained before ``day``, or the newest ended training too long ago."""
+    from oddflights.db.registry import newest_ready_model
+
+    assert receiver.id is not None
+    newest = newest_ready_model(engine, receiver.id, day)
+    return newest is None or (day - newest.train_to).days > retrain_days
+
+
+def _train(
+    engine: Engine,
+    receiver: Receiver,
+    day: date,
+    first: date,
+    settings: NightlySettings,
+    train_config: Any,
+) -> dict[str, Any]:
+    from oddflights.model.registry import TrainingDataError, train_from_db
+    from oddflights.model.train import TrainConfig
+
+    frm = max(first, day - timedelta(days=settings.train_window_days))
+    to = day - timedelta(days=1)
+    if (to - frm).days < 1:
+        return {"train": "skipped: fewer than 2 days before the day"}
+    # With --day, or after flights were deleted, the window may hold days never built.
+    from oddflights.db.flights import raster_keys
+    from oddflights.flights.build import build_flights
+
+    assert receiver.id is not None
+    window = [frm + timedelta(days=i) for i in range((to - frm).days + 1)]
+    have = raster_keys(engine, receiver.id, window)
+    missing = [d for d in window if d not in have]
+    if missing:
+        build_flights(engine, receiver, missing)
+    cfg = train_config or TrainConfig.from_settings()
+    try:
+        model_id, result = train_from_db(engine, receiver, frm, to, cfg)
+    except TrainingDataError as exc:
+        return {"train": f"skipped: {exc}"}
+    out: dict[str, Any] = {"trained_model": model_id, "train_status": result.status}
+    if result.collapse:
+        out["train_note"] = result.collapse
+    return out
+
+
+def run_day(
+    engine: Engine,
+    receiver: Receiver,
+    day: date,
+    first: date,
+    settings: NightlySettings,
+    train_config: Any = None,
+) -> DayOutcome:
+    """Build, train if due, and score one day (no run record; see ``run_receiver``)."""
+    from oddflights.flights.build import build_flights
+    from oddflights.scoring.score import score_day
+
+    built = build_flights(engine, receiver, [day])
+    counts: dict[str, Any] = {"flights": built.flights}
+    if day < first + timedelta(days=settings.warmup_days):
+        counts["note"] = "warm-up day: used for training, not scored"
+        return DayOutcome(day, "skipped", counts)
+    if built.flights == 0:
+        counts["note"] = "no flights"
+        return DayOutcome(day, "skipped", counts)
+    if training_due(engine, receiver, day, settings.retrain_days):
+        counts.update(_train(engine, receiver, day, first, settings, train_config))
+    summary = score_day(engine, receiver, day)
+    counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
+    return DayOutcome(day, "ok", counts)
+
+
+def run_receiver(
+    engine: Engine,
+    receiver: Receiver,
+    today: date,
+    day: date | None = None,
+    settings: NightlySettings | None = None,
+    train_config: Any = None,
+) -> ReceiverOutcome:
+    """One receiver's part of a nightly run, under its lock."""
+    from oddflights.db.locks import hold_lock
+    from oddflights.db.runs import FAILED, finish_run, start_run
+
+    assert receiver.id is not None
+    settings = settings or NightlySettings.from_settings()
+    stale = timedelta(hours=settings.lock_stale_hours)
+    with hold_lock(engine, lock_name(receiver), stale) as lock:
+        if lock is None:
+            return ReceiverOutcome(
+                receiver.name,
+                "locked",
+                message=f"another nightly run is working on receiver {receiver.name}; left alone",
+            )
+        todo = days_to_do(engine, receiver, today, day)
+        first = first_day(engine, receiver)
+        if not todo or first is None:
+            return ReceiverOutcome(receiver.name, "nothing", message="no day to do")
+        outcome = ReceiverOutcome(receiver.name, "ok")
+        for d in todo:
+            run_id = start_run(engine, KIND, receiver.id, d)
+            try:
+                result = run_day(engine, receiver, d, first, settings, train_config)
+            except Exception as exc:  # any failure is recorded and the run goes on
+                _log.error("nightly %s %s failed: %s", receiver.name, d, exc)
+                _log.debug("%s", traceback.format_exc())
+                result = DayOutcome(d, FAILED, error=f"{type(exc).__name__}: {exc}")
+                outcome.status = "failed"
+            finish_run(engine, run_id, result.status, result.counts, result.error)
+            outcome.days.append(result)
+        n_failed = sum(1 for x in outcome.days if x.status == FAILED)
+        outcome.message = f"{len(outcome.days)} day(s), {n_failed} failed"
+        return outcome
+
+
+def run_nightly(
+    engine: Engine,
+    receivers: list[Receiver],
+    day: date | None = None,
+    *,
+    today: date | None = None,
+    settings: NightlySettings | None = None,
+    train_config: Any = None,
+) -> NightlyReport:
+    """One nightly run over ``receivers``: every day not yet done up to yesterday (each
+    receiver's zone; ``today`` overrides the clock), or just ``day``. ``train_config`` (a
+    TrainConfig) overrides the training settings."""
+    import time
+
+    t0 = time.perf_counter()
+    report = NightlyReport()
+    settings = settings or NightlySettings.from_settings()
+    for receiver in receivers:
+        local_today = today or datetime.now(receiver.zone).date()
+        report.receivers.append(
+            run_receiver(engine, receiver, local_today, day, settings, train_config)
+        )
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,1 @@
+"""Scoring: a day's flights against a trained model, ranks, thresholds and tags."""

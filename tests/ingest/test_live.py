@@ -1,0 +1,245 @@
+"""The live client against a real TCP server on 127.0.0.1 that replays simulator output, cuts the
+connection, and a real database outage (the positions table renamed away and back)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from oddflights.db.positions import read_positions
+from oddflights.db.receivers import add_receiver
+from oddflights.ingest.live import run_live
+from oddflights.ingest.sbs import parse_sbs
+from oddflights.ingest.summary import IngestSummary
+from oddflights.ingest.types import ParseOptions
+from oddflights.ingest.writer import ingest_chunks
+from oddflights.receivers import Receiver
+from oddflights.simulate import SimConfig, simulate
+from oddflights.simulate.modes_encode import beast_bytes, encode_positions
+from oddflights.simulate.writers import sbs_lines
+
+DAY = dt.date(2024, 5, 1)
+WAIT_S = 20.0
+
+
+@pytest.fixture(scope="module")
+def positions() -> pd.DataFrame:
+    sim = simulate(
+        SimConfig(
+            lat=52.0, lon=4.0, days=1, flights_per_day=4, start_day=DAY, range_km=150.0,
+            seed=5, anomaly_share=0.0,
+        )
+    )  # fmt: skip
+    return sim.positions[~sim.positions["onground"]].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def sbs_text(positions: pd.DataFrame) -> bytes:
+    lines, _ = sbs_lines(positions, np.random.default_rng(0))
+    return ("\r\n".join(lines.to_pylist()) + "\r\n").encode()
+
+
+class Replay:
+    """A TCP server that sends one payload per accepted connection, then closes it; after
+    the last payload it stops listening. ``gates[k]`` (if set) is awaited before payload k."""
+
+    def __init__(self, payloads: list[bytes], gates: dict[int, threading.Event] | None = None,
+                 hold_last_open: bool = False) -> None:  # fmt: skip
+        self.payloads = payloads
+        self.gates = gates or {}
+        self.hold_last_open = hold_last_open
+        self.done = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(WAIT_S)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            for k, payload in enumerate(self.payloads):
+                conn, _ = self.sock.accept()
+                if k in self.gates:
+                    self.gates[k].wait(WAIT_S)
+                with conn:
+                    for start in range(0, len(payload), 65536):
+                        conn.sendall(payload[start : start + 65536])
+                    if self.hold_last_open and k == len(self.payloads) - 1:
+                        self.done.wait(WAIT_S)
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(WAIT_S)
+
+
+def _receiver(engine: Engine, name: str) -> Receiver:
+    return add_receiver(engine, Receiver(name, 52.0, 4.0, range_km=150.0))
+
+
+def _stored(engine: Engine, receiver: Receiver) -> pd.DataFrame:
+    assert receiver.id is not None
+    return read_positions(engine, receiver.id)
+
+
+def _run(
+    engine: Engine,
+    receiver: Receiver,
+    port: int,
+    fmt: str,
+    stop: threading.Event,
+    spool: Path,
+    options: ParseOptions,
+) -> tuple[threading.Thread, list[IngestSummary]]:
+    out: list[IngestSummary] = []
+
+    def target() -> None:
+        out.append(
+            run_live(
+                engine, receiver, "127.0.0.1", port, fmt, options=options, stop=stop,
+                spool_path=spool, commit_every_s=0.2, max_backoff_s=0.4,
+            )
+        )  # fmt: skip
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _wait_for(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _expected_sbs(engine: Engine, text: bytes) -> pd.DataFrame:
+    """The same bytes ingested as a file, under another receiver."""
+    other = _receiver(engine, "file")
+    ingest_chunks(engine, other, parse_sbs(io.BytesIO(text), ParseOptions(other)), source="test")
+    return _stored(engine, other)
+
+
+def _cut_mid_line(text: bytes, at: float) -> tuple[bytes, bytes]:
+    cut = int(len(text) * at)
+    line_start = text.rfind(b"\n", 0, cut) + 1
+    return text[:cut], text[line_start:]
+
+
+def test_sbs_drop_and_reconnect_stores_every_position_once(
+    engine: Engine, sbs_text: bytes, tmp_path: Path
+) -> None:
+    expected = _expected_sbs(engine, sbs_text)
+    first, rest = _cut_mid_line(sbs_text, 0.4)
+    # The third connection replays everything again: nothing may be doubled.
+    server = Replay([first, rest, sbs_text])
+    receiver = _receiver(engine, "live")
+    stop = threading.Event()
+    thread, out = _run(engine, receiver, server.port, "sbs", stop, tmp_path / "spool.jsonl",
+                       ParseOptions(receiver))  # fmt: skip
+    assert _wait_for(lambda: not server.thread.is_alive())
+    assert _wait_for(lambda: len(_stored(engine, receiver)) >= len(expected))
+    time.sleep(0.5)
+    stop.set()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    got = _stored(engine, receiver)
+    pd.testing.assert_frame_equal(got, expected)
+    summary = out[0]
+    assert summary.accepted == len(expected)
+    assert summary.duplicates >= len(expected)  # the full replay
+    assert summary.rejected_by_reason.get("truncated") == 1
+
+
+def test_beast_drop_mid_frame_and_database_outage_spools_then_replays(
+    engine: Engine, positions: pd.DataFrame, tmp_path: Path
+) -> None:
+    ts, frames = encode_positions(positions)
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    data = beast_bytes(ts, frames, start)
+    frame_starts = [k for k in range(len(data) - 1) if data[k] == 0x1A and data[k + 1] == ord("3")]
+    cut_frame = frame_starts[len(frame_starts) // 2]
+    first, rest = data[: cut_frame + 9], data[cut_frame:]
+    receiver = _receiver(engine, "live")
+    table = "positions"
+    with engine.begin() as conn:  # the outage: the table is gone while the first part arrives
+        conn.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_away")
+    back = threading.Event()
+    server = Replay([first, rest], gates={1: back})
+    spool = tmp_path / "spool.jsonl"
+    stop = threading.Event()
+    thread, out = _run(engine, receiver, server.port, "beast", stop, spool, ParseOptions(receiver))
+    assert _wait_for(spool.exists)
+    time.sleep(0.5)
+    assert spool.exists()  # still down: the spool stays
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table}_away RENAME TO {table}")
+    back.set()
+    assert _wait_for(lambda: len(_stored(engine, receiver)) >= len(positions))
+    assert _wait_for(lambda: not spool.exists())
+    stop.set()
+    thread.join(WAIT_S)
+    got = _stored(engine, receiver)
+    # Live Beast times come from arrival, so compare what was heard, not when.
+    assert len(got) == len(positions)
+    key = ["icao24", "altitude_ft"]
+    assert sorted(map(tuple, got[key].to_numpy().tolist())) == sorted(
+        map(tuple, positions[key].to_numpy().tolist())
+    )
+    assert out[0].accepted == len(positions)
+    assert out[0].rejected_by_reason == {"truncated": 1}
+
+
+def test_stop_flushes_and_returns(engine: Engine, sbs_text: bytes, tmp_path: Path) -> None:
+    expected = _expected_sbs(engine, sbs_text)
+    server = Replay([sbs_text], hold_last_open=True)
+    receiver = _receiver(engine, "live")
+    stop = threading.Event()
+    options = ParseOptions(receiver)
+    out: list[IngestSummary] = []
+    thread = threading.Thread(
+        target=lambda: out.append(
+            run_live(
+                engine,
+                receiver,
+                "127.0.0.1",
+                server.port,
+                "sbs",
+                options=options,
+                stop=stop,
+                spool_path=tmp_path / "s.jsonl",
+                commit_every_s=60.0,
+            )
+        ),
+        daemon=True,
+    )
+    thread.start()
+    time.sleep(1.0)  # far less than commit_every_s: only the stop can have flushed
+    stop.set()
+    thread.join(WAIT_S)
+    server.close()
+    assert not thread.is_alive()
+    assert out[0].accepted == len(expected)
+    assert len(_stored(engine, receiver)) == len(expected)
+
+
+def test_unknown_format_is_refused(engine: Engine) -> None:
+    receiver = _receiver(engine, "live")
+    with pytest.raises(ValueError, match="xml"):
+        run_live(engine, receiver, "127.0.0.1", 1, "xml", options=ParseOptions(receiver))

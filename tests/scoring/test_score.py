@@ -1,0 +1,282 @@
+"""Scoring a simulated receiver day with a really trained model (SQLite; the DB parts also run
+on PostgreSQL in test_db_scores.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from oddflights.cli import main
+from oddflights.db import open_db
+from oddflights.db.flights import list_flights
+from oddflights.db.registry import get_model_row, insert_model
+from oddflights.db.scores import query_anomalies, score_rows
+from oddflights.flights.build import build_flights
+from oddflights.flights.raster import RasterSettings
+from oddflights.model.registry import train_from_db
+from oddflights.receivers import Receiver
+from oddflights.scoring.explain import residual_png
+from oddflights.scoring.score import ScoringError, rank_scores, score_day
+from oddflights.simulate import Simulation
+from tests.scoring.simdb import D0, TINY, labels_of, load, simulation
+
+DAYS = [D0 + timedelta(days=i) for i in range(4)]
+SCORED = DAYS[-1]
+
+
+@dataclass
+class Scored:
+    path: Path
+    url: str
+    engine: Engine
+    receiver: Receiver
+    sim: Simulation
+    model_id: int
+    first: pd.DataFrame  # the first scoring's rows
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scored]:
+    """4 days × 150 flights; train on days 1-3 (day 3 held out), score day 4."""
+    path = tmp_path_factory.mktemp("scoring") / "sim.db"
+    url = f"sqlite:///{path}"
+    engine = open_db(url)
+    sim = simulation(4, 150)
+    rec = load(engine, sim)
+    build_flights(engine, rec, DAYS)
+    model_id, result = train_from_db(engine, rec, DAYS[0], DAYS[2], TINY)
+    assert result.status == "ready", result.collapse
+    score_day(engine, rec, SCORED)
+    assert rec.id is not None
+    ids = list_flights(engine, rec.id, SCORED)["flight_id"].tolist()
+    first = score_rows(engine, model_id, ids)
+    yield Scored(path, url, engine, rec, sim, model_id, first)
+    engine.dispose()
+
+
+def _ranked(s: Scored) -> pd.DataFrame:
+    assert s.receiver.id is not None
+    df = query_anomalies(s.engine, s.receiver.id, SCORED, model_id=s.model_id, include_all=True)
+    labels = labels_of(s.sim, SCORED)[["icao24", "kind"]]
+    return df.merge(labels, on="icao24", how="left")
+
+
+def test_labelled_anomalies_rank_well_above_normal_flights(scored: Scored) -> None:
+    df = _ranked(scored)
+    n = len(df)
+    assert n >= 140
+    odd = df[df["kind"].notna() & (df["kind"] != "normal")]
+    assert len(odd) >= 5
+    # Floors, not exact numbers: the median labelled anomaly is in the top 10 %, most are in
+    # the top fifth, and the anomalies' median score is far above the normal flights'.
+    assert odd["rank"].median() <= 0.10 * n
+    assert (odd["rank"] <= 0.2 * n).mean() >= 0.7
+    normal = df[df["kind"] == "normal"]
+    assert odd["score"].median() > normal["score"].quantile(0.9)
+
+
+def test_ranks_are_a_permutation_and_flags_follow_the_threshold(scored: Scored) -> None:
+    df = _ranked(scored)
+    assert sorted(df["rank"]) == list(range(1, len(df) + 1))
+    assert (df.sort_values("rank")["score"].diff().dropna() <= 0).all()
+    assert (df["is_anomaly"] == (df["score"] > df["threshold"])).all()
+    info, _ = get_model_row(scored.engine, scored.model_id)
+    assert np.allclose(df["threshold"], info.threshold)
+
+
+def test_ties_are_ranked_by_flight_id() -> None:
+    ids = np.array([30, 10, 20, 40], dtype=np.int64)
+    scores = np.array([0.5, 0.5, 0.9, 0.5])
+    assert rank_scores(ids, scores).tolist() == [3, 2, 1, 4]
+
+
+def test_shape_tags_name_the_simulated_kinds(scored: Scored) -> None:
+    df = _ranked(scored)
+    tags = {k: set(t) for k, t in zip(df["kind"], df["tags"], strict=True) if k != "normal"}
+    expected = {"holding": "holding", "orbit": "circling", "survey": "survey"}
+    for kind, tag in expected.items():
+        if kind in tags:
+            assert tag in tags[kind], (kind, tags[kind])
+    normal = df[df["kind"] == "normal"]
+    shape = {"circling", "holding", "survey"}
+    tagged = normal["tags"].apply(lambda t: bool(shape & set(t)))
+    assert tagged.mean() <= 0.05
+
+
+def test_rescoring_with_the_same_model_gives_identical_rows(scored: Scored) -> None:
+    summary = score_day(scored.engine, scored.receiver, SCORED, scored.model_id)
+    again = score_rows(scored.engine, scored.model_id, scored.first["flight_id"].tolist())
+    assert summary.flights == len(scored.first)
+    pd.testing.assert_frame_equal(again, scored.first)
+
+
+def _copy_model(s: Scored, status: str) -> int:
+    info, data = get_model_row(s.engine, s.model_id)
+    return insert_model(
+        s.engine,
+        receiver_id=info.receiver_id,
+        train_from=info.train_from,
+        train_to=info.train_to,
+        validation_days=info.validation_days,
+        config=info.config,
+        raster=info.raster,
+        metrics=info.metrics,
+        threshold=info.threshold,
+        calibration=info.calibration,
+        versions=info.versions,
+        seed=info.seed,
+        status=status,
+        keras_bytes=data,
+    )
+
+
+def test_another_model_adds_rows_and_a_rejected_one_is_refused(scored: Scored) -> None:
+    other = _copy_model(scored, "ready")
+    score_day(scored.engine, scored.receiver, SCORED, other)
+    ids = scored.first["flight_id"].tolist()
+    pd.testing.assert_frame_equal(score_rows(scored.engine, scored.model_id, ids), scored.first)
+    assert len(score_rows(scored.engine, other, ids)) == len(ids)
+    rejected = _copy_model(scored, "rejected")
+    with pytest.raises(ScoringError, match="rejected"):
+        score_day(scored.engine, scored.receiver, SCORED, rejected)
+
+
+def test_no_model_and_no_flights_are_clear_errors(scored: Scored) -> None:
+    with pytest.raises(ScoringError, match="no ready model"):
+        score_day(scored.engine, scored.receiver, DAYS[0])
+    with pytest.raises(ScoringError, match="no flights"):
+        score_day(scored.engine, scored.receiver, SCORED + timedelta(days=1))
+
+
+def test_residual_png_is_three_panels(scored: Scored) -> None:
+    fid = int(scored.first["flight_id"].iloc[0])
+    png = residual_png(scored.engine, fid, scored.model_id)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(png))
+    assert image.width > 3 * 64 * 4
+
+
+def _cli(s: Scored, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args, "--db", s.url])
+    return result.exit_code, result.output
+
+
+def test_cli_anomalies_json_csv_and_table(scored: Scored) -> None:
+    code, out = _cli(
+        scored,
+        "anomalies",
+        "--receiver",
+        "sim",
+        "--day",
+        SCORED.isoformat(),
+        "--all",
+        "--top",
+        "5",
+        "--model",
+        str(scored.model_id),
+        "--format",
+        "json",
+    )
+    assert code == 0, out
+    rows = json.loads(out)
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert set(rows[0]) == {
+        "flight_id",
+        "receiver",
+        "icao24",
+        "callsign",
+        "start",
+        "end",
+        "day",
+        "score",
+        "threshold",
+        "is_anomaly",
+        "rank",
+        "model_id",
+        "tags",
+    }
+    assert rows[0]["start"].endswith("Z") and rows[0]["day"] == SCORED.isoformat()
+    assert isinstance(rows[0]["tags"], list)
+    code, out = _cli(scored, "anomalies", "--receiver", "sim", "--day", str(SCORED), "--format", "csv")
+    assert code == 0 and out.startswith("flight_id,receiver,icao24")
+    code, out = _cli(scored, "anomalies", "--receiver", "sim", "--day", str(SCORED), "--all")
+    assert code == 0 and "sim" in out
+
+
+def test_cli_explain_writes_the_picture(scored: Scored, tmp_path: Path) -> None:
+    fid = int(scored.first["flight_id"].iloc[0])
+    out_png = tmp_path / "f.png"
+    code, out = _cli(scored, "explain", str(fid), "-o", str(out_png))
+    assert code == 0, out
+    assert out_png.read_bytes()[:4] == b"\x89PNG" and "score" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["score", "--receiver", "nobody", "--day", "2026-05-04"], "no receiver named 'nobody'"),
+        (["score", "--receiver", "sim", "--day", "2026-13-01"], "is not a date"),
+        (["score", "--receiver", "sim", "--day", "2026-05-01"], "no ready model"),
+        (["score", "--receiver", "sim", "--day", "2026-06-01"], "no flights on 2026-06-01"),
+        (["score", "--receiver", "sim", "--from", "2026-05-04"], "--from D and --to D"),
+        (["score", "--receiver", "sim", "--day", "2026-05-04", "--model", "999"], "no model"),
+        (["anomalies", "--receiver", "sim", "--day", "2026-06-01"], "no flights on 2026-06-01"),
+        (["anomalies", "--receiver", "sim", "--day", "2026-05-01"], "no scores"),
+        (["explain", "999999", "-o", "x.png"], "no flight with id 999999"),
+        (["nightly"], "--receiver NAME or --all"),
+    ],
+)
+def test_cli_bad_input_is_one_clear_line(scored: Scored, args: list[str], message: str) -> None:
+    code, out = _cli(scored, *args)
+    assert code == 2, out
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_cli_score_json_records_a_run(scored: Scored) -> None:
+    code, out = _cli(scored, "score", "--receiver", "sim", "--day", str(SCORED), "--json")
+    assert code == 0, out
+    payload = json.loads(out)
+    assert payload["days"][0]["flights"] == len(scored.first)
+    code, out = _cli(scored, "runs", "--receiver", "sim", "--format", "json")
+    runs = json.loads(out)
+    assert runs[0]["kind"] == "score" and runs[0]["status"] == "ok"
+
+
+def test_other_raster_settings_are_redrawn_from_tracks(scored: Scored, tmp_path: Path) -> None:
+    """A day rebuilt with other raster settings is scored from its tracks, drawn the model's
+    way: the scores match those from the stored rasters."""
+    path = tmp_path / "copy.db"
+    with scored.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(scored.path, path)
+    engine = open_db(f"sqlite:///{path}")
+    try:
+        rec = scored.receiver
+        assert rec.id is not None
+        build_flights(engine, rec, [SCORED], RasterSettings(64, 2, 200.0))
+        assert set(list_flights(engine, rec.id, SCORED)["raster_key"]) == {"64px/2w/200km"}
+        score_day(engine, rec, SCORED, scored.model_id)
+        redrawn = query_anomalies(
+            engine, rec.id, SCORED, model_id=scored.model_id, include_all=True
+        )
+        before = _ranked(scored)
+        merged = before.merge(redrawn, on=["icao24", "start"], suffixes=("", "_new"))
+        assert len(merged) == len(before)
+        assert np.allclose(merged["score"], merged["score_new"], rtol=1e-4, atol=1e-6)
+    finally:
+        engine.dispose()
