@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights.receivers import Receiver
+
+StepFn = Callable[[str, str], None]
 
 # A receiver near Amsterdam: busy enough to be interesting, days in its own zone.
 DEMO_RECEIVER = Receiver("demo", lat=52.31, lon=4.76, range_km=200.0, timezone="Europe/Amsterdam")
@@ -31,6 +34,10 @@ class DemoResult:
     receiver: Receiver
     days: list[date]
     steps: list[DemoStep] = field(default_factory=list)
+    # The last day's flagged flights (ANOMALY_COLUMNS of oddflights.db.scores), empty if none.
+    flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pictures: list[Path] = field(default_factory=list)
+    ok: bool = True
 
 
 def demo_days(n_days: int, today: date | None = None) -> list[date]:
@@ -91,4 +98,64 @@ def run_demo(
         rec = add_receiver(engine, DEMO_RECEIVER)
         step("receiver", f"added receiver {rec.name!r} at {rec.lat}, {rec.lon} ({rec.timezone})")
     result.receiver = rec
+
+    _ingest(engine, rec, files, step)
+    result.ok = _nightly(engine, rec, days, step)
+    result.flagged = _flagged(engine, rec, days[-1])
+    result.pictures = _pictures(engine, result.flagged, workdir / "pictures")
+    if result.pictures:
+        step("pictures", f"saved {len(result.pictures)} flight pictures in {workdir / 'pictures'}")
     return result
+
+
+def _ingest(engine: Engine, rec: Receiver, files: list[Path], step: StepFn) -> None:
+    from oddflights.ingest.formats import open_input, parse_input
+    from oddflights.ingest.summary import IngestSummary
+    from oddflights.ingest.types import ParseOptions
+    from oddflights.ingest.writer import ingest_chunks
+
+    total: IngestSummary | None = None
+    for path in sorted(p for p in files if p.suffix == ".sbs"):
+        with open_input(path) as stream:
+            chunks = parse_input(stream, "sbs", ParseOptions(receiver=rec))
+            summary = ingest_chunks(engine, rec, chunks, source=path.name)
+        total = summary if total is None else total + summary
+    if total is not None:
+        step(
+            "ingest",
+            f"ingested {total.accepted:,} positions ({total.duplicates:,} already stored, "
+            f"{total.rejected:,} rejected) in {total.seconds:.1f} s",
+        )
+
+
+def _nightly(engine: Engine, rec: Receiver, days: list[date], step: StepFn) -> bool:
+    from oddflights.scheduler.nightly import run_nightly
+
+    report = run_nightly(engine, [rec], today=days[-1] + timedelta(days=1))
+    for outcome in report.receivers:
+        if not outcome.days:
+            step("nightly", f"nothing to do for {outcome.receiver}: {outcome.message or 'done'}")
+        for d in outcome.days:
+            counts = ", ".join(f"{k} {v}" for k, v in d.counts.items())
+            extra = f": {d.error}" if d.error else ""
+            step("nightly", f"{d.day}: {d.status} ({counts}){extra}")
+    return report.ok
+
+
+def _flagged(engine: Engine, rec: Receiver, day: date) -> pd.DataFrame:
+    from oddflights.db.scores import query_anomalies
+
+    assert rec.id is not None
+    return query_anomalies(engine, rec.id, day)
+
+
+def _pictures(engine: Engine, flagged: pd.DataFrame, folder: Path, most: int = 5) -> list[Path]:
+    from oddflights.scoring.explain import residual_png
+
+    paths = []
+    for row in flagged.head(most).itertuples():
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"flight-{row.flight_id}.png"
+        path.write_bytes(residual_png(engine, int(row.flight_id), int(row.model_id)))
+        paths.append(path)
+    return paths

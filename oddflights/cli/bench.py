@@ -60,3 +60,79 @@ def speed(
             }
         )
     emit_rows(rows, "table", title=f"Speed, median of {repeats} ({report['machine']['cpus']} CPUs)")
+
+
+@bench.command()
+@click.option("--seeds", type=click.IntRange(1, 50), default=3, show_default=True)
+@click.option("--first-seed", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option(
+    "--days",
+    type=click.IntRange(2, 60),
+    default=None,
+    help="Training days before the test day, the last held out for validation [default 8].",
+)
+@click.option("--flights-per-day", type=click.IntRange(50, 100_000), default=None, help="[500]")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=None, help="[model_epochs]")
+@click.option("--quick", is_flag=True, help="Tiny: 1 seed, 4 days × 120 flights, 6 epochs.")
+@click.option("--no-baselines", is_flag=True, help="The detector only.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def quality(
+    seeds: int,
+    first_seed: int,
+    days: int | None,
+    flights_per_day: int | None,
+    epochs: int | None,
+    quick: bool,
+    no_baselines: bool,
+    workdir: Path | None,
+    as_json: bool,
+) -> None:
+    """Detection quality on simulated receivers: the real pipeline (ingest, flights, train,
+    score) against labelled anomalies, beside baselines; means and spreads over seeds.
+
+    Needs scikit-learn: pip install 'oddflights[bench]'. Progress goes to stderr.
+
+    Example: oddflights bench quality --seeds 3 --json
+    """
+    import dataclasses
+
+    from oddflights.bench.baselines import MissingSklearn
+    from oddflights.bench.quality import QualityConfig, quality_rows, run_quality, to_jsonable
+
+    base = QualityConfig.quick() if quick else QualityConfig()
+    changes: dict[str, object] = {"baselines": not no_baselines, "first_seed": first_seed}
+    if not quick or seeds != 3:
+        changes["seeds"] = seeds
+    for name, value in (
+        ("train_days", days),
+        ("flights_per_day", flights_per_day),
+        ("epochs", epochs),
+    ):
+        if value is not None:
+            changes[name] = value
+    try:
+        cfg = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    try:
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            report = run_quality(cfg, workdir, progress)
+        else:
+            with tempfile.TemporaryDirectory(prefix="oddflights-quality-") as tmp:
+                report = run_quality(cfg, Path(tmp), progress)
+    except MissingSklearn as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        emit_json(to_jsonable(report))
+        return
+    emit_rows(
+        quality_rows(report),
+        "table",
+        title=f"Detection quality, mean ± std over {cfg.seeds} seed(s) (test day)",
+    )

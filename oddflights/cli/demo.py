@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from oddflights.cli.common import db_option, open_engine
+from oddflights.cli.common import db_option, emit_rows, open_engine
 
 
 @click.command()
@@ -41,6 +41,25 @@ def demo(workdir: Path, days: int, flights_per_day: int, seed: int, db_url: str 
         seed=seed,
         on_step=lambda s: click.echo(f"[{s.stage}] {s.message}"),
     )
-    click.echo(
-        f"Done: receiver {result.receiver.name!r}, days {result.days[0]} to {result.days[-1]}."
-    )
+    last = result.days[-1]
+    if result.flagged.empty:
+        click.echo(f"No flights flagged on {last}.")
+    else:
+        click.echo(f"Flagged flights on {last} (receiver {result.receiver.name}):")
+        rows = [
+            {
+                "rank": r.rank,
+                "flight": r.flight_id,
+                "icao24": r.icao24,
+                "callsign": r.callsign or "",
+                "start (UTC)": r.start.strftime("%H:%M"),
+                "score": f"{r.score:.4f}",
+                "threshold": f"{r.threshold:.4f}",
+                "tags": " ".join(r.tags or []),
+            }
+            for r in result.flagged.itertuples()
+        ]
+        emit_rows(rows, "table")
+    click.echo(f"Next: oddflights anomalies --receiver {result.receiver.name} --day {last} --all")
+    if not result.ok:
+        raise click.ClickException("some days failed; see `oddflights runs`")

@@ -201,7 +201,7 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
     `apscheduler_jobs` table; a run missed while the service was down runs at start-up
     (within ODDFLIGHTS_MISFIRE_GRACE_HOURS). Run one scheduler per database.
 
-    Example: ODDFLIGHTS_SCHEDULE="30 2 * * *" oddflights schedule --all
+    Example: oddflights schedule --all
     """
     from oddflights import config
     from oddflights.scheduler.service import ScheduleError, cron_trigger, run_service

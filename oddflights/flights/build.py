@@ -55,7 +55,7 @@ def flights_frame(
     feats = summarize(lat, lon, alt, flights.offsets, centre)
     images = rasterize_many(lat, lon, flights.offsets, centre, settings)
     table = pd.concat([flights.table.reset_index(drop=True), feats], axis=1)
-    table["lit_pixels"] = images.reshape(len(images), -1).sum(axis=1, dtype=np.int64)
+    table["lit_pixels"] = images.sum(axis=(1, 2), dtype=np.int64)
     table["raster_key"] = settings.key
     return table, images
 

@@ -243,7 +243,7 @@ def pack(image: npt.NDArray[np.uint8]) -> bytes:
 
 def pack_many(images: npt.NDArray[np.uint8]) -> list[bytes]:
     """Each image of an (N, size, size) stack, packed."""
-    flat = np.packbits(images.reshape(len(images), -1) != 0, axis=1)
+    flat = np.packbits(images.reshape(len(images), -1 if len(images) else 1) != 0, axis=1)
     return [row.tobytes() for row in flat]
 
 

@@ -85,11 +85,13 @@ def make_flights(
     has_pos = df["lat"].notna().to_numpy() & df["lon"].notna().to_numpy()
     if not has_pos.all():
         df = df.loc[has_pos]
-    if not _sorted(df):
-        df = df.sort_values(["icao24", "ts"], kind="stable")
     df = df.reset_index(drop=True)
     t_s = seconds(df["ts"])
     aircraft = pd.factorize(df["icao24"])[0].astype(np.int64)
+    if not _grouped(aircraft, t_s):
+        df = df.sort_values(["icao24", "ts"], kind="stable", ignore_index=True)
+        t_s = seconds(df["ts"])
+        aircraft = pd.factorize(df["icao24"])[0].astype(np.int64)
     rep = repeated_timestamps(aircraft, t_s)
     callsign_codes, names = pd.factorize(df["callsign"])
     empty = np.flatnonzero(np.asarray(names, dtype=object) == "")
@@ -97,7 +99,7 @@ def make_flights(
     labels = cut(aircraft, t_s, callsign_codes.astype(np.int64), gap_min * 60.0)
 
     # Only flights starting in the window are this call's business (and its counts).
-    first = np.r_[True, labels[1:] != labels[:-1]]
+    first = np.r_[True, labels[1:] != labels[:-1]][: len(labels)]
     starts = t_s[first]
     wanted = np.ones(len(starts), dtype=bool)
     if start is not None:
@@ -121,11 +123,9 @@ def make_flights(
     flight_ids, first_pos, counts = np.unique(labels, return_index=True, return_counts=True)
     last_pos = first_pos + counts - 1
     duration = t_s[last_pos] - t_s[first_pos]
-    ground = df["onground"].to_numpy(dtype=object)[idx]
+    ground = _is_true(df["onground"])[idx]
     airborne = np.bincount(
-        np.searchsorted(flight_ids, labels),
-        weights=(ground != True),  # noqa: E712
-        minlength=len(flight_ids),
+        np.searchsorted(flight_ids, labels), weights=~ground, minlength=len(flight_ids)
     )
     few = counts < clean.min_points
     short = ~few & (duration < clean.min_minutes * 60.0)
@@ -139,17 +139,28 @@ def make_flights(
     kept_counts = counts[keep_flight]
     points["flight"] = np.repeat(np.arange(len(kept_counts)), kept_counts)
     offsets = np.r_[0, np.cumsum(kept_counts)].astype(np.int64)
-    table = _table(points, offsets)
+    table = _table(points, offsets, callsign_codes[idx[keep_rows]], names)
     return FlightSet(table=table, points=points, offsets=offsets, dropped=dropped)
 
 
-def _sorted(df: pd.DataFrame) -> bool:
-    if len(df) < 2:
+def _grouped(aircraft: IntArray, t_s: FloatArray) -> bool:
+    """Whether rows come aircraft by aircraft (codes from pd.factorize never decrease then),
+    each in time order."""
+    if len(t_s) < 2:
         return True
-    icao = df["icao24"].to_numpy(dtype=object)
-    t = seconds(df["ts"])
-    same = icao[1:] == icao[:-1]
-    return bool(np.all(icao[1:] >= icao[:-1]) and np.all(~same | (t[1:] >= t[:-1])))
+    step = np.diff(aircraft)
+    return bool(np.all(step >= 0) and np.all((step > 0) | (np.diff(t_s) >= 0)))
+
+
+def _is_true(values: pd.Series) -> BoolArray:
+    """True where a boolean-ish column (bool, nullable boolean, or objects with None) is
+    True; unknown counts as False."""
+    if values.dtype == bool:
+        return values.to_numpy()
+    known = values.notna().to_numpy()
+    out = np.zeros(len(values), dtype=bool)
+    out[known] = values.to_numpy(dtype=object)[known].astype(bool)
+    return out
 
 
 def _count_in(
@@ -164,7 +175,9 @@ def _count_in(
     return int(inside.sum())
 
 
-def _table(points: pd.DataFrame, offsets: IntArray) -> pd.DataFrame:
+def _table(
+    points: pd.DataFrame, offsets: IntArray, callsign_codes: IntArray, names: Any
+) -> pd.DataFrame:
     if len(offsets) <= 1:
         return pd.DataFrame(
             {
@@ -176,17 +189,16 @@ def _table(points: pd.DataFrame, offsets: IntArray) -> pd.DataFrame:
             }
         )
     first, last = offsets[:-1], offsets[1:] - 1
-    callsign = points["callsign"].where(points["callsign"] != "")
+    # The first known callsign (a flight changes callsign only at a cut).
+    big = np.iinfo(np.int64).max
+    known_at = np.where(callsign_codes >= 0, np.arange(len(callsign_codes)), big)
+    first_known = np.minimum.reduceat(known_at, first)
+    names_arr = np.asarray(names, dtype=object)
+    callsign = [names_arr[callsign_codes[i]] if i != big else None for i in first_known.tolist()]
     return pd.DataFrame(
         {
             "icao24": points["icao24"].to_numpy(dtype=object)[first],
-            # The first known callsign (a flight changes callsign only at a cut).
-            "callsign": callsign.groupby(points["flight"])
-            .first()
-            .reindex(range(len(first)))
-            .astype(object)
-            .where(lambda s: s.notna(), None)
-            .to_numpy(),
+            "callsign": pd.Series(callsign, dtype=object),
             "start_ts": points["ts"].iloc[first].reset_index(drop=True),
             "end_ts": points["ts"].iloc[last].reset_index(drop=True),
             "n_points": np.diff(offsets),

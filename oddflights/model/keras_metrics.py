@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from oddflights.model.tf_quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
 import keras
 from keras import ops
 

@@ -10,6 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from oddflights.model.tf_quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
 import keras
 import numpy as np
 from sqlalchemy.engine import Engine

@@ -77,7 +77,13 @@ def reconstruct(model: Any, images: NDArray[Any], batch_size: int = 256) -> NDAr
     x = as_model_input(images)
     if len(x) == 0:
         return x
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    # Direct calls rather than model.predict: predict builds a tf.function per model object,
+    # and scoring loads models day after day, which made TensorFlow warn about retracing.
+    parts = [
+        np.asarray(model(x[i : i + batch_size], training=False), dtype=np.float32)
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts)
 
 
 def reconstruction_scores(

@@ -187,6 +187,8 @@ def test_rasters_are_rebuilt_when_the_settings_change(engine: Engine) -> None:
     assert ensure_rasters(engine, rec, [DAY], small) == []
     got = read_rasters(engine, rec.id, [DAY], small)
     assert got.images.shape == (1, 32, 32) and got.images.sum() > 10
-    # A day without flights: an empty set in the receiver's configured frame.
+    # A day without positions builds to nothing; without flights, an empty raster set in the
+    # receiver's configured frame.
+    assert build_flights(engine, rec, [date(2026, 2, 1)]).flights == 0
     empty = read_rasters(engine, rec.id, [date(2026, 2, 1)])
     assert empty.images.shape == (0, 64, 64) and empty.settings.range_km == 150.0

@@ -27,6 +27,13 @@ def test_one_clean_track_is_one_flight() -> None:
     assert sum(fs.dropped.values()) == 0
 
 
+def test_no_positions_no_flights() -> None:
+    empty = track("abc123", T0, 600, 52.0, 4.0).iloc[:0]
+    fs = make_flights(empty, start=T0, end=T0 + timedelta(days=1))
+    assert len(fs.table) == 0 and fs.offsets.tolist() == [0]
+    assert sum(fs.dropped.values()) == 0
+
+
 def test_gap_over_ten_minutes_cuts_and_shorter_gap_does_not() -> None:
     a = track("abc123", T0, 300, 52.0, 4.0)
     b = track("abc123", T0 + timedelta(seconds=300 + 9 * 60), 300, 52.0, 4.5)

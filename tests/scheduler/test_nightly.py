@@ -203,9 +203,7 @@ def test_cli_nightly_reports_a_held_lock_and_exits_0(copy: tuple[str, Engine]) -
 
 def test_warm_up_days_on_any_database(engine: Engine) -> None:
     """A new receiver's first days are built and recorded, not scored (SQLite and PG)."""
-    sim = simulate(
-        SimConfig(lat=52.0, lon=5.0, days=2, flights_per_day=20, start_day=D0, seed=1)
-    )
+    sim = simulate(SimConfig(lat=52.0, lon=5.0, days=2, flights_per_day=20, start_day=D0, seed=1))
     rec = load(engine, sim)
     report = run_nightly(engine, [rec], today=D0 + timedelta(days=2), settings=SETTINGS)
     assert report.ok

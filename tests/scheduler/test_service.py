@@ -34,6 +34,8 @@ def test_cron_trigger_uses_the_zone_and_names_bad_values() -> None:
         cron_trigger("30 2 * * *", "Mars/Olympus")
 
 
+# Waits for the next minute boundary: up to ~65 s per database.
+@pytest.mark.slow
 def test_schedule_process_runs_the_job_and_stops_on_sigterm(db_url: str) -> None:
     """A cron of every minute: within ~70 s the nightly has run (the receiver's two
     warm-up days are recorded), and SIGTERM ends the process cleanly."""

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -81,7 +80,9 @@ def _setup(engine: Engine, n: int = 6) -> tuple[int, list[int], int]:
     return rec.id, ids, model_id
 
 
-def _scores(ids: list[int], scores: list[float], tags: list[list[str]] | None = None) -> pd.DataFrame:
+def _scores(
+    ids: list[int], scores: list[float], tags: list[list[str]] | None = None
+) -> pd.DataFrame:
     s = np.asarray(scores)
     order = np.lexsort((np.asarray(ids), -s))
     ranks = np.empty(len(ids), dtype=int)
@@ -100,7 +101,9 @@ def _scores(ids: list[int], scores: list[float], tags: list[list[str]] | None = 
 
 def test_replace_scores_is_idempotent_and_per_model(engine: Engine) -> None:
     rid, ids, model = _setup(engine)
-    rows = _scores(ids, [0.9, 0.1, 0.7, 0.2, 0.3, 0.4], [["circling"], [], ["survey", "off_route"], [], [], []])
+    rows = _scores(
+        ids, [0.9, 0.1, 0.7, 0.2, 0.3, 0.4], [["circling"], [], ["survey", "off_route"], [], [], []]
+    )
     assert replace_scores(engine, rid, DAY, model, rows) == 6
     assert replace_scores(engine, rid, DAY, model, rows) == 6
     stored = score_rows(engine, model, ids)

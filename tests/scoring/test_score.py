@@ -91,7 +91,7 @@ def test_ranks_are_a_permutation_and_flags_follow_the_threshold(scored: Scored) 
     assert (df.sort_values("rank")["score"].diff().dropna() <= 0).all()
     assert (df["is_anomaly"] == (df["score"] > df["threshold"])).all()
     info, _ = get_model_row(scored.engine, scored.model_id)
-    assert np.allclose(df["threshold"], info.threshold)
+    assert info.threshold is not None and np.allclose(df["threshold"], info.threshold)
 
 
 def test_ties_are_ranked_by_flight_id() -> None:
@@ -211,7 +211,9 @@ def test_cli_anomalies_json_csv_and_table(scored: Scored) -> None:
     }
     assert rows[0]["start"].endswith("Z") and rows[0]["day"] == SCORED.isoformat()
     assert isinstance(rows[0]["tags"], list)
-    code, out = _cli(scored, "anomalies", "--receiver", "sim", "--day", str(SCORED), "--format", "csv")
+    code, out = _cli(
+        scored, "anomalies", "--receiver", "sim", "--day", str(SCORED), "--format", "csv"
+    )
     assert code == 0 and out.startswith("flight_id,receiver,icao24")
     code, out = _cli(scored, "anomalies", "--receiver", "sim", "--day", str(SCORED), "--all")
     assert code == 0 and "sim" in out
