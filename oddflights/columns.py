@@ -32,3 +32,16 @@ TABLE_COLUMNS: dict[str, str] = {
     "squawk": "squawk",
     "onground": "onground",
 }
+
+# What cutting, cleaning, drawing and tagging flights need of a position: reading only these
+# from the database saves a third of the cost of a day's read.
+TRACK_COLUMNS: tuple[str, ...] = (
+    "icao24",
+    "ts",
+    "lat",
+    "lon",
+    "altitude_ft",
+    "groundspeed_kt",
+    "callsign",
+    "onground",
+)

@@ -97,6 +97,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Anomaly threshold: this percentile of scores on the held-out validation days.",
         float,
     ),
+    # Benchmarks (`oddflights bench quality`, BENCHMARKS.md): the scoring default is chosen
+    # by measurement. MEASURED_COMBINE
+    Setting(
+        "score_combine",
+        "ae_turn",
+        "Flight score: ae (reconstruction error) or ae_turn (max of it and the cumulative "
+        "turn, each scaled on the validation day).",
+    ),
     # Scoring and nightly
     Setting("retrain_days", 7, "Nightly retrains when the newest model is older (days).", int),
     Setting("train_window_days", 14, "Nightly trains on this many days before the day.", int),
@@ -107,6 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
         "misfire_grace_hours", 6.0, "A nightly run missed by up to this long still runs.", float
     ),
     Setting("lock_stale_hours", 6.0, "A SQLite nightly lock older than this is taken over.", float),
+    # Web page and report
+    Setting(
+        "nightly_report_dir",
+        "",
+        "Folder where the nightly run writes each scored day's HTML report (empty: off).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -37,6 +37,7 @@ class DemoResult:
     # The last day's flagged flights (ANOMALY_COLUMNS of oddflights.db.scores), empty if none.
     flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
     pictures: list[Path] = field(default_factory=list)
+    report: Path | None = None
     ok: bool = True
 
 
@@ -105,7 +106,15 @@ def run_demo(
     result.pictures = _pictures(engine, result.flagged, workdir / "pictures")
     if result.pictures:
         step("pictures", f"saved {len(result.pictures)} flight pictures in {workdir / 'pictures'}")
+    result.report = _report(engine, rec, days[-1], workdir)
+    step("report", f"wrote the day's report to {result.report}")
     return result
+
+
+def _report(engine: Engine, rec: Receiver, day: date, workdir: Path) -> Path:
+    from oddflights.web.report import write_day_report
+
+    return write_day_report(engine, rec, day, workdir / f"report-{rec.name}-{day}.html")
 
 
 def _ingest(engine: Engine, rec: Receiver, files: list[Path], step: StepFn) -> None:
@@ -153,9 +162,9 @@ def _pictures(engine: Engine, flagged: pd.DataFrame, folder: Path, most: int = 5
     from oddflights.scoring.explain import residual_png
 
     paths = []
-    for row in flagged.head(most).itertuples():
+    for row in flagged.head(most).to_dict("records"):
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"flight-{row.flight_id}.png"
-        path.write_bytes(residual_png(engine, int(row.flight_id), int(row.model_id)))
+        path = folder / f"flight-{row['flight_id']}.png"
+        path.write_bytes(residual_png(engine, int(row["flight_id"]), int(row["model_id"])))
         paths.append(path)
     return paths

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
+from oddflights.columns import TRACK_COLUMNS
 
 # Targets from issue 4, for a 1,000-flight day on the 2-core dev machine.
 BUILD_S_PER_1000 = 10.0
@@ -46,7 +47,9 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
         flights: Any = None
         for _ in range(ctx.repeats):
             t0 = time.perf_counter()
-            positions = read_positions(engine, receiver.id, start - LEAD, end + TAIL)
+            positions = read_positions(
+                engine, receiver.id, start - LEAD, end + TAIL, columns=TRACK_COLUMNS
+            )
             t1 = time.perf_counter()
             flights = make_flights(positions, start=start, end=end)
             t2 = time.perf_counter()

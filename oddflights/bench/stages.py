@@ -8,7 +8,13 @@ import logging
 _log = logging.getLogger(__name__)
 
 # A stage whose module cannot import (an optional part missing) is left out, not fatal.
-for _name in ("speed_ingest", "speed_live", "speed_flights", "speed_train"):
+for _name in (
+    "speed_ingest",
+    "speed_live",
+    "speed_flights",
+    "speed_train",
+    "speed_nightly",
+):
     try:
         importlib.import_module(f"oddflights.bench.{_name}")
     except ModuleNotFoundError as exc:

@@ -53,6 +53,10 @@ def _register() -> None:
         scoring_cli.runs,
     ):
         main.add_command(command)
+    from oddflights.cli import web as web_cli
+
+    main.add_command(web_cli.serve)
+    main.add_command(web_cli.report)
 
 
 _register()

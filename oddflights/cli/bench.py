@@ -136,3 +136,43 @@ def quality(
         "table",
         title=f"Detection quality, mean ± std over {cfg.seeds} seed(s) (test day)",
     )
+
+
+@bench.command()
+@click.option("--seeds", type=click.IntRange(1, 20), default=1, show_default=True)
+@click.option("--days", type=click.IntRange(2, 60), default=6, show_default=True)
+@click.option("--flights-per-day", type=click.IntRange(50, 100_000), default=400, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 1000), default=None, help="[model_epochs]")
+@click.option("--json", "as_json", is_flag=True, help="Every row (per seed) as JSON.")
+def ablation(
+    seeds: int, days: int, flights_per_day: int, epochs: int | None, as_json: bool
+) -> None:
+    """Loss × augmentation × score function × line width (× turn combination) on the
+    quality benchmark's simulated days: the table that picks the defaults. Slow: one
+    training per width, loss and augmentation per seed.
+
+    Example: oddflights bench ablation --seeds 2 --days 5 --flights-per-day 300 --json
+    """
+    from oddflights.bench.ablation import Grid, run_ablation, summarize
+    from oddflights.bench.baselines import MissingSklearn
+    from oddflights.bench.quality import QualityConfig, to_jsonable
+
+    try:
+        cfg = QualityConfig(
+            seeds=seeds, train_days=days, flights_per_day=flights_per_day, epochs=epochs
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        with tempfile.TemporaryDirectory(prefix="oddflights-ablation-") as tmp:
+            rows = run_ablation(cfg, Grid(), Path(tmp), lambda m: click.echo(m, err=True))
+    except MissingSklearn as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        emit_json(to_jsonable({"rows": rows, "summary": summarize(rows)}))
+        return
+    table = [
+        {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()}
+        for r in summarize(rows)
+    ]
+    emit_rows(table, "table", title=f"Ablation, mean over {seeds} seed(s), best AP first")

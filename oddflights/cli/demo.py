@@ -48,18 +48,28 @@ def demo(workdir: Path, days: int, flights_per_day: int, seed: int, db_url: str 
         click.echo(f"Flagged flights on {last} (receiver {result.receiver.name}):")
         rows = [
             {
-                "rank": r.rank,
-                "flight": r.flight_id,
-                "icao24": r.icao24,
-                "callsign": r.callsign or "",
-                "start (UTC)": r.start.strftime("%H:%M"),
-                "score": f"{r.score:.4f}",
-                "threshold": f"{r.threshold:.4f}",
-                "tags": " ".join(r.tags or []),
+                "rank": r["rank"],
+                "flight": r["flight_id"],
+                "icao24": r["icao24"],
+                "callsign": r["callsign"] or "",
+                "start (UTC)": f"{r['start']:%H:%M}",
+                "score": f"{r['score']:.4f}",
+                "threshold": f"{r['threshold']:.4f}",
+                "tags": " ".join(r["tags"] or []),
             }
-            for r in result.flagged.itertuples()
+            for r in result.flagged.to_dict("records")
         ]
         emit_rows(rows, "table")
-    click.echo(f"Next: oddflights anomalies --receiver {result.receiver.name} --day {last} --all")
+    name = result.receiver.name
+    db_arg = "" if db_url is None else f" --db {db_url}"
+    if result.report is not None:
+        click.echo(f"Report: {result.report.resolve()}")
+    click.echo(
+        f"All scored flights: oddflights anomalies --receiver {name} --day {last} --all{db_arg}"
+    )
+    click.echo(
+        f"Web page: oddflights serve{db_arg}, then open "
+        f"http://127.0.0.1:8000/receivers/{name}/{last}"
+    )
     if not result.ok:
         raise click.ClickException("some days failed; see `oddflights runs`")

@@ -221,29 +221,6 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
     run_service(url, names, on_event=lambda line: click.echo(line))
 
 
-def _anomaly_rows(df: Any) -> list[dict[str, Any]]:
-    rows = []
-    for r in df.to_dict("records"):
-        rows.append(
-            {
-                "flight_id": int(r["flight_id"]),
-                "receiver": r["receiver"],
-                "icao24": r["icao24"],
-                "callsign": r["callsign"],
-                "start": r["start"].isoformat().replace("+00:00", "Z"),
-                "end": r["end"].isoformat().replace("+00:00", "Z"),
-                "day": r["day"].isoformat(),
-                "score": float(r["score"]),
-                "threshold": float(r["threshold"]),
-                "is_anomaly": bool(r["is_anomaly"]),
-                "rank": int(r["rank"]),
-                "model_id": int(r["model_id"]),
-                "tags": list(r["tags"] or []),
-            }
-        )
-    return rows
-
-
 @click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
 @click.option("--day", required=True, help="The day (YYYY-MM-DD, receiver's zone).")
@@ -288,7 +265,9 @@ def anomalies(
             f"(models that did: {', '.join(map(str, models))})"
         )
     df = query_anomalies(engine, rec.id, d, model_id=model_id, include_all=include_all, top=top)
-    rows = _anomaly_rows(df)
+    from oddflights.rows import anomaly_rows
+
+    rows = anomaly_rows(df)
     if fmt == "table":
         for row in rows:
             row["tags"] = ", ".join(row["tags"])

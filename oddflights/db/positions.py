@@ -1,19 +1,23 @@
 """Positions in the database: idempotent bulk writes and reads by time range.
 
-Writes bypass the ORM: on SQLite one ``executemany`` of plain tuples inside one transaction;
-on PostgreSQL a COPY into a temporary table, then one INSERT … SELECT. Both skip rows whose
-natural key (receiver, icao24, ts) is already stored and count what they inserted from the
+Writes bypass the ORM and go in key order (ts, icao24), rows repeating a key in the batch
+dropped first. SQLite: one ``executemany`` of plain tuples inside one transaction. PostgreSQL:
+a COPY straight into positions when nothing is stored yet in the batch's time range, else a
+COPY into a temporary table, then one INSERT … SELECT. Rows whose natural key (receiver,
+icao24, ts) is already stored are skipped, and what was inserted is counted from the
 statement's own rowcount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -36,13 +40,19 @@ class WriteCounts:
 
 
 def _text(series: pd.Series) -> list[Any]:
-    values = series.astype(object).to_numpy(copy=True)
+    if series.dtype == object:
+        values = series.to_numpy(copy=True)
+    else:
+        values = series.astype(object).to_numpy(copy=True)
     values[pd.isna(values)] = None
     out: list[Any] = values.tolist()
     return out
 
 
 def _onground(series: pd.Series) -> list[Any]:
+    if series.dtype == bool:
+        flags: list[Any] = series.to_numpy().tolist()
+        return flags
     values = series.astype(object).to_numpy()
     out = np.full(len(values), None, dtype=object)
     known = ~pd.isna(values)
@@ -52,39 +62,65 @@ def _onground(series: pd.Series) -> list[Any]:
 
 
 def _floats(series: pd.Series) -> np.ndarray:
+    if series.dtype == np.float64:
+        return series.to_numpy()
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _epoch_seconds(ts: pd.Series) -> np.ndarray:
-    ns = pd.to_datetime(ts, utc=True).to_numpy(dtype="datetime64[ns]").astype("int64")
-    seconds: np.ndarray = ns / 1e9
-    return seconds
+def _ts_ns(ts: pd.Series) -> np.ndarray:
+    return pd.to_datetime(ts, utc=True).to_numpy(dtype="datetime64[ns]").astype("int64")
+
+
+def _in_key_order(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows sorted by (ts, icao24), the table's key order after the receiver, so that inserts
+    append at the end of the b-tree; and rows repeating an earlier row's key dropped (they are
+    duplicates either way), with their count."""
+    ns = _ts_ns(df["ts"])
+    icao, _ = pd.factorize(df["icao24"], sort=True)
+    order = np.lexsort((icao, ns))
+    ns, icao = ns[order], icao[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (ns[1:] == ns[:-1]) & (icao[1:] == icao[:-1])
+    if repeat.any():
+        order = order[~repeat]
+    if len(order) != len(df) or not (order == np.arange(len(df))).all():
+        df = df.iloc[order]
+    return df, int(repeat.sum())
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+# Rows are committed a chunk at a time; a bigger page cache keeps the key's right edge and
+# the free-list in memory across chunks (negative: KiB).
+_SQLITE_CACHE_KIB = 256 * 1024
 
 
 def _sqlite_write(
     conn: sa.Connection, receiver_id: int, df: pd.DataFrame, source: str | None
 ) -> int:
-    n = len(df)
+    # The receiver and source are the same on every row: literals, not 2 bound values a row.
     # NaN floats bind as NULL in SQLite, so the float columns go in as they are.
     columns = [
-        [receiver_id] * n,
+        (_ts_ns(df["ts"]) / 1e9).tolist(),
         _text(df["icao24"]),
-        _epoch_seconds(df["ts"]).tolist(),
-        *(_floats(df[c]).tolist() for c in ("lat", "lon")),
-        *(_floats(df[c]).tolist() for c in _FLOATS[2:]),
+        *(_floats(df[c]).tolist() for c in _FLOATS),
         _text(df["callsign"]),
         _text(df["squawk"]),
         _onground(df["onground"]),
-        [source] * n,
     ]
+    names = ("ts", "icao24", *_FLOATS, "callsign", "squawk", "onground")
     sql = (
-        f"INSERT INTO positions ({_COLS_SQL}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))}) "
+        f"INSERT INTO positions (receiver_id, source, {', '.join(names)}) "
+        f"VALUES ({int(receiver_id)}, {_literal(source)}, {', '.join('?' * len(names))}) "
         "ON CONFLICT DO NOTHING"
     )
     raw = conn.connection.driver_connection
     assert raw is not None
     cur = raw.cursor()
     try:
+        cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
         cur.executemany(sql, zip(*columns, strict=True))
         return int(cur.rowcount)
     finally:
@@ -93,13 +129,10 @@ def _sqlite_write(
 
 def _arrow_table(receiver_id: int, df: pd.DataFrame, source: str | None) -> pa.Table:
     n = len(df)
-    ts = pd.to_datetime(df["ts"], utc=True).dt.tz_convert("UTC")
     arrays = {
         "receiver_id": pa.array(np.full(n, receiver_id, dtype="int64")),
         "icao24": pa.array(_text(df["icao24"]), pa.string()),
-        "ts": pa.array(ts.to_numpy(dtype="datetime64[ns]"), pa.timestamp("ns")).cast(
-            pa.timestamp("us"), safe=False
-        ),
+        "ts": pa.array(_ts_ns(df["ts"]) // 1000, pa.int64()).cast(pa.timestamp("us")),
         **{c: pa.array(_floats(df[c]), pa.float64(), from_pandas=True) for c in _FLOATS},
         "callsign": pa.array(_text(df["callsign"]), pa.string()),
         "squawk": pa.array(_text(df["squawk"]), pa.string()),
@@ -109,29 +142,52 @@ def _arrow_table(receiver_id: int, df: pd.DataFrame, source: str | None) -> pa.T
     return pa.table({c: arrays[c] for c in _INSERT_COLUMNS})
 
 
+def _csv_bytes(table: pa.Table) -> bytes:
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    out: bytes = buf.getvalue().to_pybytes()
+    return out
+
+
 def _postgres_write(
     conn: sa.Connection, receiver_id: int, df: pd.DataFrame, source: str | None
 ) -> int:
-    buf = pa.BufferOutputStream()
-    pacsv.write_csv(
-        _arrow_table(receiver_id, df, source),
-        buf,
-        pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
+    data = _csv_bytes(_arrow_table(receiver_id, df, source))
+    copy_sql = "COPY {} (" + _COLS_SQL + ") FROM STDIN WITH (FORMAT csv)"
     raw = conn.connection.driver_connection
     assert raw is not None
+    ns = _ts_ns(df["ts"])
+    lo = pd.Timestamp(int(ns.min()), tz="UTC").to_pydatetime()
+    hi = pd.Timestamp(int(ns.max()), tz="UTC").to_pydatetime()
     with raw.cursor() as cur:
+        # Timestamps are written as naive UTC; the session zone must not shift them.
+        cur.execute("SET LOCAL TIME ZONE 'UTC'")
+        # Not waiting for the WAL flush at commit is safe here: a crash loses at most the last
+        # chunks committed, and ingest is idempotent, so a rerun of the file restores them.
+        cur.execute("SET LOCAL synchronous_commit = off")
+        # Nothing stored yet in the chunk's time range (the usual case: new data): COPY
+        # straight into positions. Should a concurrent writer get there first, the unique key
+        # stops the COPY and the savepoint lets the conflict-skipping path below run instead.
+        cur.execute(
+            "SELECT 1 FROM positions WHERE receiver_id = %s AND ts >= %s AND ts <= %s LIMIT 1",
+            (receiver_id, lo, hi),
+        )
+        if cur.fetchone() is None:
+            try:
+                with raw.transaction(), cur.copy(copy_sql.format("positions")) as copy:
+                    copy.write(data)
+                return len(df)
+            except psycopg.errors.UniqueViolation:
+                pass
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS positions_load "
             "(LIKE positions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        # Timestamps are written as naive UTC; the session zone must not shift them.
-        cur.execute("SET LOCAL TIME ZONE 'UTC'")
-        with cur.copy(f"COPY positions_load ({_COLS_SQL}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buf.getvalue().to_pybytes())
+        with cur.copy(copy_sql.format("positions_load")) as copy:
+            copy.write(data)
         cur.execute(
             f"INSERT INTO positions ({_COLS_SQL}) SELECT {_COLS_SQL} FROM positions_load "
-            "ON CONFLICT DO NOTHING"
+            "ORDER BY ts, icao24 ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
 
@@ -143,9 +199,10 @@ def write_positions(
     skipping rows whose (receiver, icao24, ts) is already stored or repeated in the batch."""
     if positions.empty:
         return WriteCounts(0, 0)
+    rows, _repeats = _in_key_order(positions)
     write = _postgres_write if engine.dialect.name == "postgresql" else _sqlite_write
     with engine.begin() as conn:
-        inserted = write(conn, receiver_id, positions, source)
+        inserted = write(conn, receiver_id, rows, source)
     return WriteCounts(inserted, len(positions) - inserted)
 
 
@@ -155,9 +212,23 @@ def read_positions(
     start: datetime | None = None,
     end: datetime | None = None,
     icao24: str | None = None,
+    columns: Sequence[str] = POSITION_COLUMNS,
 ) -> pd.DataFrame:
-    """Positions with start <= ts < end (UTC-aware bounds), sorted by (icao24, ts); columns
-    POSITION_COLUMNS with ``ts`` as datetime64[ns, UTC]."""
+    """Positions with start <= ts < end (UTC-aware bounds), sorted by (icao24, ts).
+
+    Columns are ``columns`` (a subset of POSITION_COLUMNS; icao24 and ts always come along)
+    with ``ts`` as datetime64[ns, UTC], floats as float64 (NaN when unknown), text as objects
+    (None when unknown) and onground as objects (True/False/None). Asking only for what a
+    stage needs matters: building Python objects for millions of rows is most of the cost.
+    """
+    unknown = [c for c in columns if c not in POSITION_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown position column(s) {unknown}")
+    wanted = [
+        "icao24",
+        "ts",
+        *(c for c in POSITION_COLUMNS if c in columns and c not in ("icao24", "ts")),
+    ]
     sqlite = engine.dialect.name == "sqlite"
     # Plain SQL on the raw DB-API cursor: building SQLAlchemy Row objects for millions of rows
     # is the slow part. SQLite keeps ts as REAL seconds; they are converted below, vectorized.
@@ -180,10 +251,7 @@ def read_positions(
         params.append(icao24)  # type: ignore[arg-type]
     # Read in key order (receiver, ts, icao24) and sort in pandas: ORDER BY icao24 would make
     # the database sort millions of rows.
-    sql = (
-        f"SELECT {', '.join(POSITION_COLUMNS)} FROM positions "
-        f"WHERE {' AND '.join(where)} ORDER BY ts"
-    )
+    sql = f"SELECT {', '.join(wanted)} FROM positions WHERE {' AND '.join(where)} ORDER BY ts"
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -193,19 +261,38 @@ def read_positions(
             rows = cur.fetchall()
         finally:
             cur.close()
-    df = pd.DataFrame(rows, columns=list(POSITION_COLUMNS))
-    if sqlite:
-        seconds = pd.to_numeric(df["ts"], errors="coerce").to_numpy(dtype="float64")
-        # REAL seconds carry float noise below the microsecond; rounding restores the instant.
-        ts = pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
-        df["ts"] = pd.Series(ts, index=df.index).astype("datetime64[ns, UTC]")
-    else:
-        df["ts"] = pd.to_datetime(df["ts"], utc=True).astype("datetime64[ns, UTC]")
-    for c in _FLOATS:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    for c in _TEXTS:
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
-    df["onground"] = pd.Series(
-        [None if v is None else bool(v) for v in df["onground"]], index=df.index, dtype=object
-    )
-    return df.sort_values(["icao24", "ts"], kind="stable", ignore_index=True)
+    return _frame(rows, wanted, sqlite)
+
+
+def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.DataFrame:
+    """Typed columns straight from DB-API rows (cheaper than DataFrame(rows) + casts)."""
+    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    data: dict[str, Any] = {}
+    for name, col in zip(names, cols, strict=True):
+        if name == "ts":
+            if sqlite:
+                seconds = np.array(col, dtype=np.float64)
+                # REAL seconds carry float noise below the microsecond; rounding restores it.
+                us = np.round(seconds * 1e6).astype("int64")
+                data[name] = pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+            else:
+                data[name] = pd.to_datetime(list(col), utc=True).astype("datetime64[ns, UTC]")
+        elif name in _FLOATS:
+            # None becomes NaN in a float64 array.
+            data[name] = np.array(col, dtype=np.float64)
+        elif name == "onground":
+            values = np.array(col, dtype=object)
+            known = values != None  # noqa: E711  (element-wise comparison with None)
+            values[known] = values[known].astype(bool)
+            data[name] = values
+        else:
+            data[name] = np.array(col, dtype=object)
+    df = pd.DataFrame(data)
+    for name in names:
+        if name in _TEXTS or name == "onground":
+            df[name] = df[name].astype(object)
+    if df.empty:
+        return df
+    codes, _ = pd.factorize(df["icao24"], sort=True)
+    order = np.lexsort((df["ts"].array.asi8, codes))  # int64 ns: no Timestamp objects
+    return df.iloc[order].reset_index(drop=True)

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights import config
+from oddflights.columns import TRACK_COLUMNS
 from oddflights.flights.clean import CleanSettings
 from oddflights.flights.features import summarize
 from oddflights.flights.raster import RasterSettings, pack_many, rasterize_many
@@ -74,7 +75,7 @@ def build_day(
     assert receiver.id is not None, "receiver must be stored"
     settings = settings or raster_settings(receiver)
     start, end = receiver.day_bounds(day)
-    positions = read_positions(engine, receiver.id, start - LEAD, end + TAIL)
+    positions = read_positions(engine, receiver.id, start - LEAD, end + TAIL, columns=TRACK_COLUMNS)
     flights = make_flights(
         positions,
         gap_min=float(config.get("flight_gap_min")),

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from oddflights.columns import POSITION_COLUMNS
+from oddflights.columns import TRACK_COLUMNS
 from oddflights.flights.clean import CleanSettings, repeated_timestamps, speed_check
 
 IntArray = npt.NDArray[np.int64]
@@ -40,7 +40,7 @@ class FlightSet:
     """Cleaned flights: one table row per flight, their points, and what was dropped."""
 
     table: pd.DataFrame  # icao24, callsign, start_ts, end_ts, n_points
-    points: pd.DataFrame  # POSITION_COLUMNS + "flight" (row of table), sorted by flight, ts
+    points: pd.DataFrame  # TRACK_COLUMNS + "flight" (row of table), sorted by flight, ts
     offsets: IntArray  # flight i is points[offsets[i]:offsets[i+1]]
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -77,11 +77,11 @@ def make_flights(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> FlightSet:
-    """Cut, clean and filter flights from positions (POSITION_COLUMNS, ts tz-aware UTC),
+    """Cut, clean and filter flights from positions (TRACK_COLUMNS at least, ts tz-aware UTC),
     keeping the flights whose first position lies in [start, end)."""
     clean = clean or CleanSettings()
     dropped = dict.fromkeys(DROP_KEYS, 0)
-    df = positions.loc[:, list(POSITION_COLUMNS)]
+    df = positions.loc[:, list(TRACK_COLUMNS)]
     has_pos = df["lat"].notna().to_numpy() & df["lon"].notna().to_numpy()
     if not has_pos.all():
         df = df.loc[has_pos]

@@ -24,16 +24,19 @@ from oddflights.columns import POSITION_COLUMNS
 from oddflights.ingest.blocks import (
     BYTES_PER_LINE,
     clean_text,
-    join_fields,
     read_blocks,
     read_csv_block,
-    read_lines_block,
+    row_lines,
+    strip_line_ends,
 )
 from oddflights.ingest.types import ParsedChunk, ParseOptions
 from oddflights.receivers import check_timezone
 
 N_FIELDS = 22
 FIELDS = tuple(f"f{i}" for i in range(N_FIELDS))
+# The fields positions are made of (type, transmission, icao, date, time, callsign, altitude,
+# speed, track, lat, lon, vertical rate, squawk, on ground); the rest are never converted.
+USED_FIELDS = tuple(f"f{i}" for i in (0, 1, 4, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 21))
 # BaseStation messages that are valid but never carry a position (and have fewer fields).
 OTHER_TYPES = frozenset({"SEL", "ID", "AIR", "STA", "CLK"})
 POSITION_TX = (2, 3)
@@ -103,21 +106,31 @@ def _dates_ns(date: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(day_ns[enc.indices.to_numpy(zero_copy_only=False)], dtype="int64")
 
 
-def parse_times(
-    date: pa.ChunkedArray | pa.Array, time: pa.ChunkedArray | pa.Array, zone: str
-) -> np.ndarray:
-    """SBS date and time fields (naive, in ``zone``) as UTC datetime64[ns]; NaT where they do
-    not parse. Fixed-width ``HH:MM:SS.fff`` is read arithmetically (no per-row parsing)."""
-    date, time = _trim(date), _trim(time)
+_NS = 1_000_000_000
+
+
+def _clocks(time: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Any ``HH:MM:SS[.f…]`` times (with spaces around): (ok, ns since midnight)."""
+    time = _trim(time)
     ok = _bool_np(pc.match_substring_regex(time, _TIME))
     safe = pc.if_else(pa.array(ok), time, "00:00:00")
     hh = pc.cast(pc.utf8_slice_codeunits(safe, 0, 2), pa.int64()).to_numpy(zero_copy_only=False)
     mm = pc.cast(pc.utf8_slice_codeunits(safe, 3, 5), pa.int64()).to_numpy(zero_copy_only=False)
     ss = pc.cast(pc.utf8_slice_codeunits(safe, 6, 64), pa.float64()).to_numpy(zero_copy_only=False)
     ok &= (hh < 24) & (mm < 60) & (ss < 61)
+    return ok, (hh * 3600 + mm * 60) * _NS + np.round(ss * 1e9).astype("int64")
+
+
+def parse_times(
+    date: pa.ChunkedArray | pa.Array, time: pa.ChunkedArray | pa.Array, zone: str
+) -> np.ndarray:
+    """SBS date and time fields (naive, in ``zone``) as UTC datetime64[ns]; NaT where they do
+    not parse. Fixed-width ``HH:MM:SS.fff`` is read arithmetically (no per-row parsing)."""
+    date = _trim(date)
+    ok, clock_ns = _clocks(time)
     day_ns = _dates_ns(date)
     ok &= day_ns != _NAT
-    ns = day_ns + (hh * 3600 + mm * 60) * 1_000_000_000 + np.round(ss * 1e9).astype("int64")
+    ns = day_ns + clock_ns
     ns[~ok] = _NAT
     ts = ns.view("datetime64[ns]")
     if zone == "UTC":
@@ -144,10 +157,21 @@ class SbsParser:
     def parse_block(self, raw_block: bytes) -> ParsedChunk:
         """One block of whole lines into a chunk."""
         text = clean_text(raw_block)
-        table, bad = read_csv_block(text, FIELDS)
+        table, bad = read_csv_block(text, FIELDS, include=USED_FIELDS)
         lines = table.num_rows + len(bad)
         reject_raw = [t for t in bad if t.split(",", 1)[0].strip() not in OTHER_TYPES]
         reject_reason = ["unparsable"] * len(reject_raw)
+        # The input line of each row, for rejected lines' raw text: found by numpy in the
+        # block's bytes, or (rarely: bare CR line ends) rebuilt from all 22 fields.
+        found = row_lines(text, table.num_rows, N_FIELDS, bool(bad))
+        if found is None:
+            full, _ = read_csv_block(text, FIELDS)
+            every = pc.binary_join_element_wise(
+                *[full.column(i) for i in range(N_FIELDS)], ","
+            ).combine_chunks()
+            row_line = np.arange(table.num_rows)
+        else:
+            every, row_line = found
 
         kind = _trim(table.column("f0"))
         tx = _num(table.column("f1"))
@@ -156,18 +180,12 @@ class SbsParser:
         other = ~is_msg & _bool_np(pc.is_in(kind, pa.array(sorted(OTHER_TYPES))))
         unknown = ~known & ~other
         if unknown.any():
-            reject_raw += join_fields(table.filter(pa.array(unknown)))
+            reject_raw += strip_line_ends(every.take(pa.array(row_line[unknown])))
             reject_reason += ["unparsable"] * int(unknown.sum())
-        # The input lines, for rejected positions' raw text: a second, one-column read is far
-        # cheaper than joining 22 fields back together, when the two reads line up.
-        lines_arr = read_lines_block(text) if not bad else None
-        if lines_arr is None or len(lines_arr) != table.num_rows:
-            lines_arr = None
         if not known.all():
             table = table.filter(pa.array(known))
-            if lines_arr is not None:
-                lines_arr = lines_arr.filter(pa.array(known))
-        positions = self._join(table, lines_arr)
+            row_line = row_line[known]
+        positions = self._join(table, every, row_line)
         rejects = pd.DataFrame({"raw": reject_raw, "reason": reject_reason}, dtype=object)
         return ParsedChunk(positions, rejects, lines=lines, bytes_read=len(raw_block))
 
@@ -203,7 +221,7 @@ class SbsParser:
             "is_position": np.isin(tx, POSITION_TX) & has_coords,
         }
 
-    def _join(self, table: pa.Table, lines: pa.Array | None) -> pd.DataFrame:
+    def _join(self, table: pa.Table, every: pa.Array, row_line: np.ndarray) -> pd.DataFrame:
         cols = self._columns(table)
         n_block = table.num_rows
         for src in SOURCES:
@@ -280,12 +298,8 @@ class SbsParser:
         )
         result["ts"] = pd.to_datetime(result["ts"]).dt.tz_localize("UTC")
         # The input lines stay arrow strings: only rejected ones ever become Python strings.
-        block_pos = pa.array(pos[n_state:])
-        if lines is not None:
-            raw = lines.filter(block_pos)
-        else:
-            kept = table.filter(block_pos)
-            raw = pc.binary_join_element_wise(*[kept.column(i) for i in range(N_FIELDS)], ",")
+        # Each position's input line, line end included (validate strips the rejected ones').
+        raw = every.take(pa.array(row_line[pos[n_state:]]))
         result["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(raw))
         return result
 
@@ -313,78 +327,3 @@ def _take(values: Any, index: np.ndarray) -> Any:
 def parse_sbs(stream: IO[bytes], options: ParseOptions) -> Iterator[ParsedChunk]:
     """SBS-1 text into chunks of positions (the ``sbs`` format)."""
     return SbsParser(options).parse(stream)
-
-
-def _field(values: pd.Series | np.ndarray) -> pa.Array:
-    """Values as SBS field text: shortest round-trip numbers, empty where missing."""
-    arr = pa.array(values, from_pandas=True)
-    if pa.types.is_boolean(arr.type):
-        arr = pc.if_else(arr, "-1", "0")
-    return pc.fill_null(pc.cast(arr, pa.string()), "")
-
-
-def format_sbs(positions: pd.DataFrame, ident_every: int = 20) -> bytes:
-    """SBS-1 text for positions, as a receiver would send it: per position an MSG,4 (velocity)
-    just before its MSG,3, and an MSG,1 (callsign) and MSG,6 (squawk) before every
-    ``ident_every``-th position of each aircraft. Times are UTC with milliseconds.
-
-    For tests, benchmarks and feed replays; reading it back gives the same positions.
-    """
-    df = positions.reset_index(drop=True)
-    n = len(df)
-    ts = pd.to_datetime(df["ts"], utc=True)
-    empty = pa.array([""] * n, pa.string())
-    icao = _field(df["icao24"].astype(object).str.upper())
-
-    def line(tx: str, offset_ms: int, fields: dict[int, pa.Array]) -> pa.Array:
-        at = pa.array((ts - pd.Timedelta(milliseconds=offset_ms)).dt.tz_localize(None))
-        at = pc.cast(at, pa.timestamp("ms"))
-        day, clock = pc.strftime(at, "%Y/%m/%d"), pc.strftime(at, "%H:%M:%S")
-        cols = ["MSG", tx, "1", "1", icao, "1", day, clock, day, clock]
-        cols += [fields.get(i, empty) for i in range(10, N_FIELDS)]
-        return pc.binary_join_element_wise(*cols, ",")
-
-    ground = _field(df["onground"].astype("boolean"))
-    zero = pa.array(["0"] * n, pa.string())
-    msg3 = line(
-        "3",
-        0,
-        {
-            11: _field(df["altitude_ft"]),
-            14: _field(df["lat"]),
-            15: _field(df["lon"]),
-            18: zero,
-            19: zero,
-            20: zero,
-            21: ground,
-        },
-    )
-    msg4 = line(
-        "4",
-        1,
-        {
-            12: _field(df["groundspeed_kt"]),
-            13: _field(df["track_deg"]),
-            16: _field(df["vertical_rate_fpm"]),
-        },
-    )
-    msg1 = line("1", 3, {10: _field(df["callsign"]), 21: ground})
-    msg6 = line("6", 2, {17: _field(df["squawk"]), 21: ground})
-    ident = (df.groupby("icao24", sort=False).cumcount() % ident_every == 0).to_numpy()
-    order = np.argsort(ts.to_numpy(dtype="datetime64[ns]"), kind="stable")
-    stacked = np.stack(
-        [
-            np.where(ident, np.arange(n), -1),
-            np.where(ident, np.arange(n), -1),
-            np.arange(n),
-            np.arange(n),
-        ],
-        axis=1,
-    )[order]
-    kinds = np.tile(np.arange(4), len(order))
-    rows = stacked.reshape(-1)
-    keep = rows >= 0
-    all_lines = pa.chunked_array([msg1, msg6, msg4, msg3]).combine_chunks()
-    take = (kinds * n + rows)[keep]
-    text = all_lines.take(pa.array(take))
-    return ("\r\n".join(text.to_pylist()) + "\r\n").encode() if n else b""

@@ -115,7 +115,11 @@ def validate(
     if not rejected.any():
         return valid, empty_rejects()
     bad = positions.loc[rejected]
-    raw = bad["raw"].astype(object) if "raw" in bad else render_raw(bad)
+    if "raw" in bad:
+        # Parsers may keep each line with its line end (cheaper for the rows never rejected).
+        raw = bad["raw"].astype(object).map(lambda v: v.rstrip("\r\n") if isinstance(v, str) else v)
+    else:
+        raw = render_raw(bad)
     rejects = pd.DataFrame({"raw": raw.to_numpy(), "reason": reason[rejected]})
     return valid, rejects.loc[:, list(REJECT_COLUMNS)]
 

@@ -20,6 +20,7 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -212,7 +213,22 @@ def run_day(
         counts.update(_train(engine, receiver, day, first, settings, train_config))
     summary = score_day(engine, receiver, day)
     counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
+    report = _write_report(engine, receiver, day)
+    if report is not None:
+        counts["report"] = str(report)
     return DayOutcome(day, "ok", counts)
+
+
+def _write_report(engine: Engine, receiver: Receiver, day: date) -> Path | None:
+    """The day's HTML report when ODDFLIGHTS_NIGHTLY_REPORT_DIR is set. A report that cannot
+    be written is logged, never a failed night: the scores are what matter."""
+    from oddflights.web.report import write_nightly_report
+
+    try:
+        return write_nightly_report(engine, receiver, day)
+    except Exception as exc:
+        _log.warning("report for %s %s not written: %s", receiver.name, day, exc)
+        return None
 
 
 def run_receiver(

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from oddflights import config
 from oddflights.flights.raster import RasterSettings
 from oddflights.receivers import Receiver
 
@@ -167,6 +168,7 @@ def day_tracks(
     """Every flight of a day's cleaned track, from one read of the day's positions."""
     from datetime import timedelta as td
 
+    from oddflights.columns import TRACK_COLUMNS
     from oddflights.db.positions import read_positions
     from oddflights.scoring.explain import split_tracks
 
@@ -175,8 +177,30 @@ def day_tracks(
         return {}
     start = flights["start_ts"].min().to_pydatetime()
     end = flights["end_ts"].max().to_pydatetime() + td(microseconds=1)
-    positions = read_positions(engine, receiver.id, start, end)
+    positions = read_positions(engine, receiver.id, start, end, columns=TRACK_COLUMNS)
     return split_tracks(positions, flights)
+
+
+def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Any:
+    """The Combiner (oddflights.scoring.combine) calibrated on the model's validation day(s):
+    their stored rasters' reconstruction scores and cumulative turns. None when those days'
+    rasters are gone or were redrawn with other settings."""
+    from oddflights.db.flights import RasterMismatch, list_flights, read_rasters
+    from oddflights.model.score import reconstruct, score_images
+    from oddflights.scoring.combine import fit_combiner
+
+    days = list(info.validation_days)
+    try:
+        rs = read_rasters(engine, info.receiver_id, days, RasterSettings.from_dict(info.raster))
+    except RasterMismatch:
+        return None
+    if len(rs.flight_ids) == 0:
+        return None
+    table = pd.concat([list_flights(engine, info.receiver_id, d) for d in days])
+    turn = table.set_index("flight_id").loc[rs.flight_ids, "turn_cum_deg"]
+    ae = score_images(rs.images, reconstruct(model, rs.images), fn)
+    percentile = float(info.calibration.get("percentile") or config.get("threshold_percentile"))
+    return fit_combiner(ae, turn.to_numpy(dtype=np.float64, na_value=np.nan), percentile)
 
 
 def score_day(
@@ -184,10 +208,20 @@ def score_day(
     receiver: Receiver,
     day: date,
     model_id: int | None = None,
+    combine: str | None = None,
 ) -> ScoreSummary:
     """Score every flight of a receiver day and store the rows (replacing that model's rows
     for the day; other models' rows stay). ScoringError when there is no usable model or the
-    day has no flights."""
+    day has no flights. ``combine`` (default: the ``score_combine`` setting) is ``ae`` for
+    the reconstruction error alone or ``ae_turn`` for the combined score (see
+    oddflights.scoring.combine)."""
+    from oddflights.scoring.combine import COMBINE_MODES
+
+    mode = str(config.get("score_combine", combine))
+    if mode not in COMBINE_MODES:
+        raise ScoringError(
+            f"unknown score combination {mode!r} (choose from {', '.join(COMBINE_MODES)})"
+        )
     from oddflights.db.flights import list_flights
     from oddflights.db.scores import replace_scores
     from oddflights.model.registry import load_model
@@ -212,6 +246,16 @@ def score_day(
     recon = reconstruct(model, images)
     scores = score_images(images, recon, fn)
     threshold = float(info.threshold)
+    combiner = validation_combiner(engine, info, model, fn) if mode == "ae_turn" else None
+    if combiner is not None:
+        turn = flights.set_index("flight_id").loc[ids, "turn_cum_deg"]
+        scores = combiner.score(scores, turn.to_numpy(dtype=np.float64, na_value=np.nan))
+        threshold = combiner.threshold
+    elif mode == "ae_turn":
+        _log.warning(
+            "model %s: validation days' rasters unavailable; scoring by reconstruction only",
+            info.id,
+        )
     ctx = Context(
         centre=(receiver.lat, receiver.lon),
         mean_image=training_mean_image(engine, info),

@@ -195,14 +195,29 @@ def helicopter(world: World, rng: np.random.Generator) -> Plan:
     return plan_from(x, y, s, knots(grid, speed_knots), knots(grid, alt_knots))
 
 
+# An off-route line shorter than this (km) is too short to look like a transit (~10 min); the
+# first random line at least this long is flown, else the longest of the tries.
+OFF_ROUTE_MIN_KM = 150.0
+_LINE_TRIES = 60
+
+
 @lru_cache(maxsize=8)
-def _clear_line(world: World, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The longest straight stretch found that keeps clear of every route."""
-    rng = np.random.default_rng(seed)
-    segs = world.route_segments()
+def _route_segments(world: World) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    return tuple(world.route_segments())
+
+
+def _clear_line(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random straight stretch that keeps clear of every route: the first of up to
+    _LINE_TRIES random chords whose longest clear run reaches OFF_ROUTE_MIN_KM, else the
+    longest found.
+
+    Each off-route flight draws its own line: were they all on one line, the anomalies on
+    training days would teach a model that this line is normal.
+    """
+    segs = list(_route_segments(world))
     edge = 0.95 * world.edge_km
     best: tuple[float, np.ndarray, np.ndarray] = (-1.0, np.zeros(2), np.zeros(2))
-    for _ in range(60):
+    for _ in range(_LINE_TRIES):
         d, n = unit(rng.uniform(0, 180)), unit(rng.uniform(0, 360))
         off = rng.uniform(-0.8, 0.8) * edge
         half = np.sqrt(edge**2 - off**2)
@@ -220,12 +235,17 @@ def _clear_line(world: World, seed: int) -> tuple[np.ndarray, np.ndarray]:
         if length > best[0]:
             a = off * n + t[i0] * d
             best = (length, np.asarray(a), np.asarray(off * n + t[i1] * d))
+        if best[0] >= OFF_ROUTE_MIN_KM:
+            break
     return best[1], best[2]
 
 
-def off_route(world: World, rng: np.random.Generator, world_seed: int) -> Plan:
-    """A straight flight at altitude where no airway or airport path runs."""
-    a, b = _clear_line(world, world_seed)
+def off_route(world: World, rng: np.random.Generator) -> Plan:
+    """A straight flight at altitude on its own random line where no airway or airport path
+    runs."""
+    # A child generator (spawning draws nothing from ``rng``), so that the flights that follow
+    # are the same however many tries the line takes.
+    a, b = _clear_line(world, rng.spawn(1)[0])
     if rng.random() < 0.5:
         a, b = b, a
     level, speed = cruise(rng)
@@ -241,12 +261,13 @@ def build(
     rng: np.random.Generator,
     world_seed: int,
 ) -> Plan:
-    """The plan of one anomaly of ``kind``."""
+    """The plan of one anomaly of ``kind`` (``world_seed`` is no longer used: every random
+    choice comes from ``rng``; it stays for callers)."""
     with_runway: dict[str, Callable[..., Plan]] = {"holding": holding, "go_around": go_around}
     if kind in with_runway:
         return with_runway[kind](world, airport, heading_deg, rng)
     if kind == "off_route":
-        return off_route(world, rng, world_seed)
+        return off_route(world, rng)
     alone: dict[str, Callable[[World, np.random.Generator], Plan]] = {
         "orbit": orbit,
         "survey": survey,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 
@@ -13,9 +14,14 @@ from oddflights.db.positions import read_positions
 from oddflights.db.receivers import add_receiver
 from oddflights.ingest.formats import FormatError, get_parser, open_input, parse_input, sniff
 from oddflights.ingest.sbs import SbsParser, parse_sbs
+from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParseOptions
 from oddflights.ingest.writer import ingest_chunks
+from oddflights.simulate import SimConfig, simulate, write_simulation
 from tests.ingest.helpers import (
+    DAY,
+    LAT,
+    LON,
     NOW,
     assert_same_positions,
     opensky_bytes,
@@ -117,3 +123,45 @@ def test_unknown_input_and_missing_formats_are_clean_errors() -> None:
         sniff(b"hello world\n")
     with pytest.raises(FormatError, match="unknown format"):
         get_parser("xml")
+
+
+def test_simulator_sbs_with_faults_counts_corrupt_lines_by_reason(engine: Engine, tmp_path) -> None:
+    sim = simulate(SimConfig(lat=LAT, lon=LON, days=1, flights_per_day=50, start_day=DAY,
+                             seed=3, faults=True))  # fmt: skip
+    files = [p for p in write_simulation(sim, tmp_path, fmt="sbs") if p.suffix == ".sbs"]
+    # Corrupt lines are cut short or garbled: they lack the 22 fields of a message.
+    corrupt = sum(
+        line.count(b",") != 21 for p in files for line in p.read_bytes().splitlines() if line
+    )
+    assert corrupt > 0
+    rec = add_receiver(engine, receiver("faulty"))
+    runs = []
+    for _ in range(2):
+        total = IngestSummary()
+        for path in files:
+            with open_input(path) as stream:
+                chunks = parse_input(stream, "auto", ParseOptions(rec, chunk_lines=5_000))
+                total = total + ingest_chunks(engine, rec, chunks, source="sbs", now=NOW)
+        runs.append(total)
+    first, again = runs
+    assert first.rejected_by_reason["unparsable"] == corrupt
+    assert first.rejected_by_reason.get("out_of_range_km", 0) > 0  # positions thrown far off
+    assert first.accepted > 0 and first.duplicates > 0  # repeated reports are stored once
+    assert again.accepted == 0 and again.rejected_by_reason == first.rejected_by_reason
+    assert rec.id is not None and len(read_positions(engine, rec.id)) == first.accepted
+
+
+def test_simulator_avr_ingests_with_the_day_start_time(engine: Engine, tmp_path) -> None:
+    sim = simulate(SimConfig(lat=LAT, lon=LON, days=1, flights_per_day=4, start_day=DAY, seed=2))
+    (path,) = [p for p in write_simulation(sim, tmp_path, fmt="avr") if p.suffix == ".avr"]
+    day = dt.datetime.strptime(path.name[:10], "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    rec = add_receiver(engine, receiver("avr"))
+    with open_input(path) as stream:
+        chunks = parse_input(stream, "avr", ParseOptions(rec, start_time=day))
+        summary = ingest_chunks(engine, rec, chunks, source="avr", now=NOW)
+    assert summary.accepted > 0 and summary.rejected == 0
+    assert rec.id is not None
+    got = read_positions(engine, rec.id)
+    assert got["ts"].min() >= pd.Timestamp(day) and got["ts"].max() < pd.Timestamp(
+        day
+    ) + pd.Timedelta(days=1)

@@ -23,10 +23,10 @@ from oddflights.db.registry import get_model_row, insert_model
 from oddflights.db.scores import query_anomalies, score_rows
 from oddflights.flights.build import build_flights
 from oddflights.flights.raster import RasterSettings
-from oddflights.model.registry import train_from_db
+from oddflights.model.registry import load_model, train_from_db
 from oddflights.receivers import Receiver
 from oddflights.scoring.explain import residual_png
-from oddflights.scoring.score import ScoringError, rank_scores, score_day
+from oddflights.scoring.score import ScoringError, rank_scores, score_day, validation_combiner
 from oddflights.simulate import Simulation
 from tests.scoring.simdb import D0, TINY, labels_of, load, simulation
 
@@ -91,7 +91,12 @@ def test_ranks_are_a_permutation_and_flags_follow_the_threshold(scored: Scored) 
     assert (df.sort_values("rank")["score"].diff().dropna() <= 0).all()
     assert (df["is_anomaly"] == (df["score"] > df["threshold"])).all()
     info, _ = get_model_row(scored.engine, scored.model_id)
-    assert info.threshold is not None and np.allclose(df["threshold"], info.threshold)
+    assert info.threshold is not None
+    # The default score combines the reconstruction error with the cumulative turn, so its
+    # threshold is the combination's, calibrated on the model's validation day.
+    model, _ = load_model(scored.engine, scored.model_id)
+    combiner = validation_combiner(scored.engine, info, model, "bce")
+    assert np.allclose(df["threshold"], combiner.threshold)
 
 
 def test_ties_are_ranked_by_flight_id() -> None:

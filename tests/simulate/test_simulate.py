@@ -182,7 +182,9 @@ def test_holding_flies_at_least_two_laps(sim: Simulation) -> None:
 def _straight_legs(f: pd.DataFrame) -> list[float]:
     """Mean tracks of the straight runs of at least two minutes."""
     t, trk = _seconds(f), f["track_deg"].to_numpy()
-    straight = np.abs(_wrap(np.diff(trk))) / np.maximum(np.diff(t), 0.1) < 0.5
+    rate = np.abs(_wrap(np.diff(trk))) / np.maximum(np.diff(t), 0.1)
+    # Averaged over 5 reports: track noise (σ 0.15°) alone breaks a 1 s rate now and then.
+    straight = pd.Series(rate).rolling(5, center=True, min_periods=1).mean().to_numpy() < 0.5
     legs, start = [], 0
     for i in range(1, straight.size + 1):
         if i == straight.size or not straight[i]:

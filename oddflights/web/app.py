@@ -1,0 +1,218 @@
+"""The read-only web app (Starlette + Jinja2): receivers, days, a day's odd flights with their
+pictures, a flight's track, and JSON endpoints that mirror the CLI's JSON.
+
+Bad addresses and values give plain 400/404 pages (JSON under /api/); anything unexpected is
+logged and answered with a plain 500 page, never a traceback. Every link is relative and every
+asset is served from here: the page works with no Internet connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from oddflights.web.site import BadRequest, NotFound, Site, parse_day, parse_int
+
+_log = logging.getLogger(__name__)
+_HERE = Path(__file__).parent
+
+# Nothing on the page comes from elsewhere; the pictures are same-origin PNGs (data: URIs in
+# the report) and the drawings inline SVG.
+CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; base-uri 'none'; "
+    "form-action 'self'"
+)
+MAX_SCALE = 8
+
+
+def templates() -> Jinja2Templates:
+    """The page templates (autoescaped), shared with the report."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["num"] = lambda v, digits=4: "" if v is None else f"{float(v):.{digits}g}"
+    return Jinja2Templates(env=env)
+
+
+class _SecurityHeaders:
+    """Adds a strict Content-Security-Policy and no-sniff to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(engine: Engine) -> Starlette:
+    """The app over ``engine`` (which should be opened with ``open_readonly``)."""
+    site = Site(engine)
+    tpl = templates()
+
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        return tpl.TemplateResponse(request, name, context, status_code=status)
+
+    def _flag(request: Request, name: str) -> bool:
+        value = request.query_params.get(name, "")
+        if value not in ("", "0", "1", "true", "false"):
+            raise BadRequest(f"{name}={value!r} must be 1 or 0")
+        return value in ("1", "true")
+
+    def _flight_id(request: Request) -> int:
+        value = parse_int(request.path_params["flight_id"], "flight id")
+        assert value is not None
+        return value
+
+    # HTML pages
+
+    def index(request: Request) -> Response:
+        return page(request, "index.html", receivers=site.receivers_page())
+
+    def receiver_page(request: Request) -> Response:
+        receiver = site.receiver(request.path_params["name"])
+        return page(request, "receiver.html", receiver=receiver, days=site.days(receiver))
+
+    def day_page(request: Request) -> Response:
+        receiver = site.receiver(request.path_params["name"])
+        day = parse_day(request.path_params["day"])
+        model_id = parse_int(request.query_params.get("model"), "model")
+        data = site.day_page(receiver, day, model_id=model_id, include_all=_flag(request, "all"))
+        return page(request, "day.html", **data)
+
+    def flight_page(request: Request) -> Response:
+        return page(request, "flight.html", **site.flight_page(_flight_id(request)))
+
+    def residual_image(request: Request) -> Response:
+        from oddflights.db.registry import ModelNotFound
+
+        flight_id = _flight_id(request)
+        model_id = parse_int(request.query_params.get("model"), "model")
+        scale = parse_int(request.query_params.get("scale"), "scale") or 4
+        if scale > MAX_SCALE:
+            raise BadRequest(f"scale {scale} is out of range 1..{MAX_SCALE}")
+        if model_id is None:
+            scores = site.flight_json(flight_id)["scores"]
+            if not scores:
+                raise NotFound(f"flight {flight_id} has not been scored (give ?model=ID)")
+            model_id = int(scores[0]["model_id"])
+        else:
+            site.flight(flight_id)
+        try:
+            png = site.pictures.residual_png(flight_id, model_id, scale)
+        except ModelNotFound as exc:
+            raise NotFound(str(exc)) from None
+        return Response(
+            png, media_type="image/png", headers={"cache-control": "public, max-age=86400"}
+        )
+
+    # JSON
+
+    def api_receivers(request: Request) -> Response:
+        from oddflights.rows import receiver_row
+
+        return JSONResponse([receiver_row(r) for r in site.receivers()])
+
+    def api_days(request: Request) -> Response:
+        return JSONResponse(site.days(site.receiver(request.path_params["receiver"])))
+
+    def api_anomalies(request: Request) -> Response:
+        receiver = site.receiver(request.path_params["receiver"])
+        day = parse_day(request.path_params["day"])
+        found, _ = site.anomalies(
+            receiver,
+            day,
+            model_id=parse_int(request.query_params.get("model"), "model"),
+            include_all=_flag(request, "all"),
+            top=parse_int(request.query_params.get("top"), "top"),
+        )
+        return JSONResponse(found)
+
+    def api_flight(request: Request) -> Response:
+        return JSONResponse(site.flight_json(_flight_id(request)))
+
+    def healthz(request: Request) -> Response:
+        from oddflights.db.engine import current_revision
+
+        return JSONResponse({"status": "ok", "schema": current_revision(engine)})
+
+    # Errors
+
+    def _error(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith(("/api/", "/healthz", "/img/")):
+            return JSONResponse({"error": message, "status": status}, status_code=status)
+        return page(request, "error.html", status=status, code=status, message=message)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(request, 404, str(exc))
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return _error(request, 400, str(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return _error(request, exc.status_code, message)
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        _log.error("database error on %s: %s", request.url.path, exc, exc_info=exc)
+        return _error(request, 503, "the database cannot be read just now; try again shortly")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        _log.error("error on %s", request.url.path, exc_info=exc)
+        return _error(request, 500, "something went wrong on our side; it has been logged")
+
+    routes = [
+        Route("/", index),
+        Route("/receivers/{name}", receiver_page),
+        Route("/receivers/{name}/{day}", day_page),
+        Route("/flights/{flight_id}", flight_page),
+        Route("/img/residual/{flight_id}.png", residual_image),
+        Route("/api/receivers", api_receivers),
+        Route("/api/days/{receiver}", api_days),
+        Route("/api/anomalies/{receiver}/{day}", api_anomalies),
+        Route("/api/flights/{flight_id}", api_flight),
+        Route("/healthz", healthz),
+        Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            NotFound: not_found,
+            BadRequest: bad_request,
+            HTTPException: http_error,
+            SQLAlchemyError: database_error,
+            Exception: server_error,
+        },
+    )
+    app.add_middleware(_SecurityHeaders)
+    app.state.engine = engine
+    app.state.site = site
+    return app
