@@ -1,4 +1,5 @@
-# The two commands a new user needs: `make run` (the demo, end to end) and `make test`.
+# The two commands a new user needs: `make run` (the demo, end to end) and `make test`
+# (ruff, mypy, then pytest).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,7 +27,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy oddflights
 
-test: lint
+test: lint typecheck
 	$(BIN)/python -m pytest
 
 clean:

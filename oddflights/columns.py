@@ -45,3 +45,17 @@ TRACK_COLUMNS: tuple[str, ...] = (
     "callsign",
     "onground",
 )
+
+# A flight's summary features, as the flights table stores them.
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "path_km",
+    "turn_cum_deg",
+    "turn_net_deg",
+    "alt_min_ft",
+    "alt_max_ft",
+    "min_dist_km",
+    "lat_min",
+    "lat_max",
+    "lon_min",
+    "lon_max",
+)

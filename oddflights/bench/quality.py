@@ -128,27 +128,23 @@ def prepare_seed(cfg: QualityConfig, seed: int, workdir: Path) -> SeedData:
     assert rec.id is not None
     train_days = [FIRST_DAY + timedelta(days=i) for i in range(cfg.train_days)]
     test_day = FIRST_DAY + timedelta(days=cfg.train_days)
-    common = {"lat": rec.lat, "lon": rec.lon, "range_km": rec.range_km, "seed": seed}
+
+    def sim_config(days: int, start: date, share: float) -> SimConfig:
+        return SimConfig(
+            lat=rec.lat,
+            lon=rec.lon,
+            range_km=rec.range_km,
+            seed=seed,
+            days=days,
+            flights_per_day=cfg.flights_per_day,
+            start_day=start,
+            anomaly_share=share,
+        )
+
     # Same world (seed and place), two runs: the test day gets more anomalies than training
     # days so that each kind has several examples to rank.
-    train_sim = simulate(
-        SimConfig(
-            days=cfg.train_days,
-            flights_per_day=cfg.flights_per_day,
-            start_day=FIRST_DAY,
-            anomaly_share=cfg.train_anomaly_share,
-            **common,
-        )
-    )
-    test_sim = simulate(
-        SimConfig(
-            days=1,
-            flights_per_day=cfg.flights_per_day,
-            start_day=test_day,
-            anomaly_share=cfg.test_anomaly_share,
-            **common,
-        )
-    )
+    train_sim = simulate(sim_config(cfg.train_days, FIRST_DAY, cfg.train_anomaly_share))
+    test_sim = simulate(sim_config(1, test_day, cfg.test_anomaly_share))
     for sim in (train_sim, test_sim):
         write_positions(engine, rec.id, sim.positions.iloc[:: cfg.thin].reset_index(drop=True))
     build_flights(engine, rec, [*train_days, test_day])
@@ -167,13 +163,10 @@ def label_flights(flights: pd.DataFrame, labels: pd.DataFrame) -> npt.NDArray[np
     fl["icao24"] = fl["icao24"].astype(str).str.lower()
     lab["icao24"] = lab["icao24"].astype(str).str.lower()
     both = fl.merge(lab, on="icao24")
-    start = np.maximum(
-        both["start_ts"].astype("datetime64[ns, UTC]"), both["start"].astype("datetime64[ns, UTC]")
-    )
-    end = np.minimum(
-        both["end_ts"].astype("datetime64[ns, UTC]"), both["end"].astype("datetime64[ns, UTC]")
-    )
-    both["overlap"] = (end - start).dt.total_seconds()
+    f0, f1 = (both[c].astype("datetime64[ns, UTC]") for c in ("start_ts", "end_ts"))
+    l0, l1 = (both[c].astype("datetime64[ns, UTC]") for c in ("start", "end"))
+    overlap = f1.where(f1 < l1, l1) - f0.where(f0 > l0, l0)
+    both["overlap"] = overlap.dt.total_seconds()
     both = both[both["overlap"] > 0].sort_values("overlap", ascending=False)
     best = both.drop_duplicates("row")
     kinds[best["row"].to_numpy()] = best["kind"].to_numpy()

@@ -45,9 +45,9 @@ def _setup(ctx: SpeedContext) -> _Setup:
     from oddflights.receivers import Receiver
     from oddflights.simulate import SimConfig, simulate
 
-    cached = getattr(ctx, "_nightly_setup", None)
+    cached: _Setup | None = getattr(ctx, "_nightly_setup", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     sim = ctx.simulation()
     cfg = sim.config
     day = cfg.start_day

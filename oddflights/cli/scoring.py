@@ -18,18 +18,6 @@ from oddflights.cli.common import (
     open_engine,
 )
 
-RUN_COLUMNS = (
-    "run_id",
-    "kind",
-    "receiver",
-    "day",
-    "started_at",
-    "finished_at",
-    "status",
-    "counts",
-    "error",
-)
-
 
 def _day(value: str | None, option: str) -> date | None:
     if value is None:
@@ -354,7 +342,7 @@ def runs(receiver_name: str | None, limit: int, fmt: str, db_url: str | None) ->
 
     Example: oddflights runs --receiver home --format json
     """
-    from oddflights.db.runs import list_runs
+    from oddflights.db.runs import RUN_COLUMNS, list_runs
 
     engine = open_engine(db_url)
     rid = _receiver(engine, receiver_name).id if receiver_name is not None else None

@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from oddflights.columns import FEATURE_COLUMNS
 from oddflights.db.models import FlightRow, ReceiverRow, ScoreRow
 from oddflights.db.positions import read_positions
 from oddflights.flights.raster import RasterSet, RasterSettings, unpack_many
@@ -24,16 +25,7 @@ FLIGHT_COLUMNS = (
     "start_ts",
     "end_ts",
     "n_points",
-    "path_km",
-    "turn_cum_deg",
-    "turn_net_deg",
-    "alt_min_ft",
-    "alt_max_ft",
-    "min_dist_km",
-    "lat_min",
-    "lat_max",
-    "lon_min",
-    "lon_max",
+    *FEATURE_COLUMNS,
     "lit_pixels",
     "raster_key",
 )

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from oddflights.columns import FEATURE_COLUMNS
 from oddflights.flights.geo import step_km
 from oddflights.flights.raster import project
 
@@ -20,19 +21,6 @@ HEADING_STEP_KM = 2.0
 # Heading changes smaller than this count towards the net turn but not the cumulative one, for
 # the same reason (a standard-rate turn changes heading by ~40° per 2 km).
 TURN_DEADBAND_DEG = 2.0
-
-FEATURE_COLUMNS = (
-    "path_km",
-    "turn_cum_deg",
-    "turn_net_deg",
-    "alt_min_ft",
-    "alt_max_ft",
-    "min_dist_km",
-    "lat_min",
-    "lat_max",
-    "lon_min",
-    "lon_max",
-)
 
 
 def summarize(
