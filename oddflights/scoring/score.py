@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from oddflights import config
 from oddflights.flights.raster import RasterSettings
 from oddflights.receivers import Receiver
+from oddflights.scoring.combine import Combiner
 
 _log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def day_tracks(
     return split_tracks(positions, flights)
 
 
-def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Any:
+def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Combiner | None:
     """The Combiner (oddflights.scoring.combine) calibrated on the model's validation day(s):
     their stored rasters' reconstruction scores and cumulative turns. None when those days'
     rasters are gone or were redrawn with other settings."""
@@ -215,18 +216,18 @@ def score_day(
     day has no flights. ``combine`` (default: the ``score_combine`` setting) is ``ae`` for
     the reconstruction error alone or ``ae_turn`` for the combined score (see
     oddflights.scoring.combine)."""
+    from oddflights.db.flights import list_flights
+    from oddflights.db.scores import replace_scores
+    from oddflights.model.registry import load_model
+    from oddflights.model.score import reconstruct, score_images
     from oddflights.scoring.combine import COMBINE_MODES
+    from oddflights.scoring.explain import Context, tags_for
 
     mode = str(config.get("score_combine", combine))
     if mode not in COMBINE_MODES:
         raise ScoringError(
             f"unknown score combination {mode!r} (choose from {', '.join(COMBINE_MODES)})"
         )
-    from oddflights.db.flights import list_flights
-    from oddflights.db.scores import replace_scores
-    from oddflights.model.registry import load_model
-    from oddflights.model.score import reconstruct, score_images
-    from oddflights.scoring.explain import Context, tags_for
 
     t0 = time.perf_counter()
     assert receiver.id is not None, "receiver must come from the database"
