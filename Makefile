@@ -27,10 +27,8 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy oddflights
 
-# The scikit-learn tests run in a pytest process of their own (see tests/bench/test_quality.py).
 test: lint typecheck
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest -m sklearn
 
 clean:
 	rm -rf $(VENV) oddflights-demo .pytest_cache .mypy_cache .ruff_cache

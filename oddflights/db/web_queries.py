@@ -78,7 +78,10 @@ def open_readonly(url: str) -> Engine:
             # The pool hands connections to the web server's worker threads.
             return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
-        engine = sa.create_engine("sqlite://", creator=connect)
+        # An explicit QueuePool: for a "sqlite://" URL SQLAlchemy would pick SingletonThreadPool,
+        # which closes connections of other threads once more than five exist, under a query
+        # still running there (a segfault in the threaded web server).
+        engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.QueuePool)
         sa.event.listen(engine, "connect", _sqlite_readonly_pragmas)
     else:
         engine = create_engine(url)

@@ -25,15 +25,10 @@ from oddflights.bench.quality import (
 from oddflights.cli import main
 from oddflights.scoring.combine import Scale, fit_combiner
 
-# Run apart from the rest (`make test` runs `pytest -m sklearn` on its own): scikit-learn's
-# OpenMP runtime loaded beside TensorFlow's in one process crashed the threaded web-server
-# test with a segfault.
-pytestmark = pytest.mark.sklearn
-
 
 @pytest.fixture(autouse=True, scope="module")
 def _sklearn() -> None:
-    # Imported only when these tests run, never while the main run collects this file.
+    # The bench extra (in the dev extra too); without it these tests skip with the reason.
     pytest.importorskip("sklearn")
 
 
