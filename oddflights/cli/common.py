@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -37,6 +38,17 @@ def db_option(func: F) -> F:
         metavar="URL",
         help=f"Database URL [env {_DB.env}; default {_DB.default}].",
     )(func)
+
+
+def output_file_option(what: str) -> Callable[[F], F]:
+    """``-o/--output FILE`` (required): the file a command writes, e.g. ``"PNG"``."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        required=True,
+        help=f"{what} file to write.",
+    )
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

@@ -16,6 +16,7 @@ from oddflights.cli.common import (
     emit_rows,
     format_option,
     open_engine,
+    output_file_option,
 )
 
 _LIST_COLUMNS = (
@@ -172,13 +173,7 @@ def list_(receiver_name: str, day: str, fmt: str, db_url: str | None) -> None:
 
 @flights.command("show")
 @click.argument("flight_id", type=int)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="PNG file to write.",
-)
+@output_file_option("PNG")
 @click.option(
     "--scale",
     type=click.IntRange(1, 64),

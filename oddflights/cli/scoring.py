@@ -16,6 +16,7 @@ from oddflights.cli.common import (
     emit_rows,
     format_option,
     open_engine,
+    output_file_option,
 )
 
 
@@ -272,13 +273,7 @@ def anomalies(
 
 @click.command()
 @click.argument("flight_id", type=int)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="PNG file to write.",
-)
+@output_file_option("PNG")
 @click.option(
     "--model", "model_id", type=int, default=None, help="Model (default: newest that scored it)."
 )

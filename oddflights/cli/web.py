@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from oddflights import config
-from oddflights.cli.common import CliError, db_option
+from oddflights.cli.common import CliError, db_option, output_file_option
 
 
 def _open_readonly(db_url: str | None) -> tuple[Any, str]:
@@ -59,13 +59,7 @@ def serve(host: str, port: int, db_url: str | None) -> None:
 @click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
 @click.option("--day", required=True, metavar="YYYY-MM-DD", help="Day (receiver's zone).")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="HTML file to write.",
-)
+@output_file_option("HTML")
 @db_option
 def report(receiver_name: str, day: str, output: Path, db_url: str | None) -> None:
     """Write one self-contained HTML file of a day's odd flights (pictures embedded).

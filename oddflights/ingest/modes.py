@@ -577,8 +577,14 @@ def _live_times(counters: np.ndarray, now: float) -> np.ndarray:
 
 def parse_avr(stream: IO[bytes], options: ParseOptions) -> Iterator[ParsedChunk]:
     """Positions from an AVR text file (needs options.start_time for its times)."""
-    reader = AvrReader(options)
-    block = max(options.chunk_lines, 1) * 44
+    # ~44 bytes an AVR line: blocks of about chunk_lines lines.
+    yield from _feed_all(AvrReader(options), stream, max(options.chunk_lines, 1) * 44)
+
+
+def _feed_all(
+    reader: AvrReader | BeastReader, stream: IO[bytes], block: int
+) -> Iterator[ParsedChunk]:
+    """Feed a stream to an incremental reader block by block, then flush what is left."""
     while True:
         data = stream.read(block)
         if not data:
@@ -685,11 +691,5 @@ def _beast_short(m: re.Match[bytes]) -> bool:
 def parse_beast(stream: IO[bytes], options: ParseOptions) -> Iterator[ParsedChunk]:
     """Positions from a Beast binary file (needs options.start_time: its counters are 12 MHz
     ticks from then)."""
-    reader = BeastReader(options)
-    block = max(options.chunk_lines, 1) * 24
-    while True:
-        data = stream.read(block)
-        if not data:
-            break
-        yield reader.feed(data)
-    yield reader.feed(b"", final=True)
+    # ~24 bytes a Beast frame: blocks of about chunk_lines frames.
+    yield from _feed_all(BeastReader(options), stream, max(options.chunk_lines, 1) * 24)
