@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import psycopg
 import pyarrow as pa
@@ -27,6 +28,8 @@ from oddflights.columns import POSITION_COLUMNS
 
 _FLOATS = ("lat", "lon", "altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm")
 _TEXTS = ("icao24", "callsign", "squawk")
+# Rows turned into arrays at a time when reading (see read_positions).
+READ_CHUNK_ROWS = 250_000
 _INSERT_COLUMNS = ("receiver_id", *POSITION_COLUMNS, "source")
 _COLS_SQL = ", ".join(_INSERT_COLUMNS)
 
@@ -252,43 +255,24 @@ def read_positions(
     # Read in key order (receiver, ts, icao24) and sort in pandas: ORDER BY icao24 would make
     # the database sort millions of rows.
     sql = f"SELECT {', '.join(wanted)} FROM positions WHERE {' AND '.join(where)} ORDER BY ts"
+    chunks: list[pd.DataFrame] = []
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
         cur = raw.cursor()
         try:
             cur.execute(sql, params)
-            rows = cur.fetchall()
+            # Chunks bound the Python objects alive at once: a day's 3.6 M rows as tuples
+            # would take over a gigabyte before they become arrays.
+            while rows := cur.fetchmany(READ_CHUNK_ROWS):
+                chunks.append(_frame(rows, wanted, sqlite))
         finally:
             cur.close()
-    return _frame(rows, wanted, sqlite)
-
-
-def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.DataFrame:
-    """Typed columns straight from DB-API rows (cheaper than DataFrame(rows) + casts)."""
-    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    data: dict[str, Any] = {}
-    for name, col in zip(names, cols, strict=True):
-        if name == "ts":
-            if sqlite:
-                seconds = np.array(col, dtype=np.float64)
-                # REAL seconds carry float noise below the microsecond; rounding restores it.
-                us = np.round(seconds * 1e6).astype("int64")
-                data[name] = pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
-            else:
-                data[name] = pd.to_datetime(list(col), utc=True).astype("datetime64[ns, UTC]")
-        elif name in _FLOATS:
-            # None becomes NaN in a float64 array.
-            data[name] = np.array(col, dtype=np.float64)
-        elif name == "onground":
-            values = np.array(col, dtype=object)
-            known = values != None  # noqa: E711  (element-wise comparison with None)
-            values[known] = values[known].astype(bool)
-            data[name] = values
-        else:
-            data[name] = np.array(col, dtype=object)
-    df = pd.DataFrame(data)
-    for name in names:
+    if not chunks:
+        return _frame([], wanted, sqlite)
+    df = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    del chunks
+    for name in wanted:
         if name in _TEXTS or name == "onground":
             df[name] = df[name].astype(object)
     if df.empty:
@@ -296,3 +280,42 @@ def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.Da
     codes, _ = pd.factorize(df["icao24"], sort=True)
     order = np.lexsort((df["ts"].array.asi8, codes))  # int64 ns: no Timestamp objects
     return df.iloc[order].reset_index(drop=True)
+
+
+def _interned(col: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """An object array of ``col`` holding one string object per distinct value: the driver
+    makes a new object per row, and a day has millions of rows but a few thousand aircraft."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    values = np.empty(len(codes), dtype=object)
+    known = codes >= 0
+    values[known] = np.asarray(uniques, dtype=object)[codes[known]]
+    return values
+
+
+def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.DataFrame:
+    """Typed columns straight from DB-API rows (cheaper than DataFrame(rows) + casts)."""
+    # One 2-D object array, then a column at a time: twice as fast as zip(*rows).
+    table = np.array(rows, dtype=object) if rows else np.empty((0, len(names)), dtype=object)
+    data: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        col = np.ascontiguousarray(table[:, j])
+        if name == "ts":
+            if sqlite:
+                seconds = col.astype(np.float64)
+                # REAL seconds carry float noise below the microsecond; rounding restores it.
+                us = np.round(seconds * 1e6).astype("int64")
+                data[name] = pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+            else:
+                data[name] = pd.to_datetime(list(col), utc=True).astype("datetime64[ns, UTC]")
+        elif name in _FLOATS:
+            # None becomes NaN in a float64 array.
+            data[name] = col.astype(np.float64)
+        elif name == "onground":
+            known = col != None  # noqa: E711  (element-wise comparison with None)
+            col[known] = col[known].astype(bool)
+            data[name] = col
+        else:
+            # An explicit object Series: pandas would otherwise infer its string dtype and
+            # later casts back to objects would make one string object per row again.
+            data[name] = pd.Series(_interned(col), dtype=object)
+    return pd.DataFrame(data)

@@ -17,6 +17,7 @@ from oddflights.flights.clean import CleanSettings
 from oddflights.flights.features import summarize
 from oddflights.flights.raster import RasterSettings, pack_many, rasterize_many
 from oddflights.flights.segment import DROP_KEYS, FlightSet, make_flights
+from oddflights.memory import release_free_memory
 from oddflights.receivers import Receiver
 
 # Positions are read from this long before the day, so that a flight continuing from the day
@@ -34,6 +35,8 @@ class BuildSummary:
     flights: int
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # Each day's cleaned flights, when the caller asked to keep them (to score them next).
+    built: dict[date, FlightSet] = field(default_factory=dict)
 
 
 def raster_settings(receiver: Receiver) -> RasterSettings:
@@ -67,8 +70,9 @@ def build_day(
     day: date,
     settings: RasterSettings | None = None,
     clean: CleanSettings | None = None,
-) -> tuple[int, dict[str, int]]:
-    """Rebuild one receiver day's flights (idempotent); returns (flights, dropped counts)."""
+) -> FlightSet:
+    """Rebuild one receiver day's flights (idempotent); returns them (table, cleaned points,
+    dropped counts)."""
     from oddflights.db.flights import replace_day_flights
     from oddflights.db.positions import read_positions
 
@@ -85,7 +89,7 @@ def build_day(
     )
     table, images = flights_frame(flights, receiver, settings)
     replace_day_flights(engine, receiver.id, day, table, pack_many(images), bounds=(start, end))
-    return len(table), flights.dropped
+    return flights
 
 
 def build_flights(
@@ -93,16 +97,22 @@ def build_flights(
     receiver: Receiver,
     days: Iterable[date],
     settings: RasterSettings | None = None,
+    keep: bool = False,
 ) -> BuildSummary:
-    """Rebuild the flights of each day (each day in its own transaction)."""
+    """Rebuild the flights of each day (each day in its own transaction); with ``keep`` the
+    summary holds each day's FlightSet."""
     t0 = time.perf_counter()
     summary = BuildSummary(days=0, flights=0, dropped=dict.fromkeys(DROP_KEYS, 0))
     for day in days:
-        n, dropped = build_day(engine, receiver, day, settings)
+        built = build_day(engine, receiver, day, settings)
+        if keep:
+            summary.built[day] = built
         summary.days += 1
-        summary.flights += n
-        for k, v in dropped.items():
+        summary.flights += len(built.table)
+        for k, v in built.dropped.items():
             summary.dropped[k] = summary.dropped.get(k, 0) + v
+        del built
+        release_free_memory()  # the day's positions are gone; their pages need not stay ours
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -201,7 +201,7 @@ def run_day(
     from oddflights.flights.build import build_flights
     from oddflights.scoring.score import score_day
 
-    built = build_flights(engine, receiver, [day])
+    built = build_flights(engine, receiver, [day], keep=True)
     counts: dict[str, Any] = {"flights": built.flights}
     if day < first + timedelta(days=settings.warmup_days):
         counts["note"] = "warm-up day: used for training, not scored"
@@ -211,7 +211,7 @@ def run_day(
         return DayOutcome(day, "skipped", counts)
     if training_due(engine, receiver, day, settings.retrain_days):
         counts.update(_train(engine, receiver, day, first, settings, train_config))
-    summary = score_day(engine, receiver, day)
+    summary = score_day(engine, receiver, day, built=built.built.pop(day))
     counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
     report = _write_report(engine, receiver, day)
     if report is not None:

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from oddflights.flights.raster import project
+from oddflights.scoring.tracks import Tracks, track_slice
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -121,7 +122,7 @@ def shape_tags(x: FloatArray, y: FloatArray, t_s: FloatArray) -> list[str]:
     turn = _wrap(np.diff(heading))  # turn at points 1..n-2, signed (+ = right)
     when = rt[1:-1]
     tags: list[str] = []
-    smooth = pd.Series(turn).rolling(SMOOTH_STEPS, center=True, min_periods=1).mean().to_numpy()
+    smooth = _centred_mean(turn, SMOOTH_STEPS)
 
     # Holding: same-way ~180° turns whose centres repeat at one place.
     turns = []
@@ -144,48 +145,64 @@ def shape_tags(x: FloatArray, y: FloatArray, t_s: FloatArray) -> list[str]:
     if holding:
         tags.append("holding")
 
-    # Circling: the signed turn gained within any 30-minute window.
-    total = pd.Series(np.cumsum(turn), index=pd.to_datetime(when, unit="s"))
-    window = total.rolling(CIRCLING_WINDOW)
-    gained = np.maximum((total - window.min()).to_numpy(), (window.max() - total).to_numpy())
-    if not holding and np.nanmax(gained, initial=0.0) >= CIRCLING_DEG:
-        tags.append("circling")
+    # Circling: the signed turn gained within any 30-minute window. Most flights never turn
+    # CIRCLING_DEG net in all, which settles it without the windowed search.
+    cum = np.cumsum(turn)
+    if not holding and float(cum.max() - cum.min()) >= CIRCLING_DEG:
+        total = pd.Series(cum, index=pd.to_datetime(when, unit="s"))
+        window = total.rolling(CIRCLING_WINDOW)
+        gained = np.maximum((total - window.min()).to_numpy(), (window.max() - total).to_numpy())
+        if np.nanmax(gained, initial=0.0) >= CIRCLING_DEG:
+            tags.append("circling")
 
     # Survey: straight legs sharing an axis, side by side (overlapping along the axis) at
     # distinct offsets. Overlap matters: legs of one long route differ by a few degrees and
     # would otherwise sit "side by side" 100 km apart.
-    legs = []
-    straight = pd.Series(turn).rolling(STRAIGHT_SMOOTH_STEPS, center=True, min_periods=1).mean()
-    for a, b in _runs(np.abs(straight.to_numpy()) < STRAIGHT_DEG_PER_STEP):
-        p0 = np.array([rx[a + 1], ry[a + 1]])
-        p1 = np.array([rx[b], ry[b]])
-        if np.hypot(*(p1 - p0)) >= SURVEY_MIN_LEG_KM:
-            legs.append((p0, p1))
-    if _parallel_legs(legs) >= SURVEY_MIN_LEGS:
-        tags.append("survey")
+    runs = np.array(
+        _runs(np.abs(_centred_mean(turn, STRAIGHT_SMOOTH_STEPS)) < STRAIGHT_DEG_PER_STEP)
+    )
+    if len(runs) >= SURVEY_MIN_LEGS:  # fewer legs than that can never make a survey
+        p0 = np.c_[rx[runs[:, 0] + 1], ry[runs[:, 0] + 1]]
+        p1 = np.c_[rx[runs[:, 1]], ry[runs[:, 1]]]
+        long = np.hypot(*(p1 - p0).T) >= SURVEY_MIN_LEG_KM
+        if _parallel_legs(p0[long], p1[long]) >= SURVEY_MIN_LEGS:
+            tags.append("survey")
     return tags
 
 
-def _parallel_legs(legs: list[tuple[FloatArray, FloatArray]]) -> int:
-    """The most legs found side by side: within SURVEY_AXIS_DEG of one leg's axis, overlapping
-    it along the axis by half their length, at offsets SURVEY_LEG_SPACING_KM apart."""
+def _centred_mean(values: FloatArray, window: int) -> FloatArray:
+    """Centred moving average over ``window`` (odd) values, over fewer at the ends (as pandas'
+    ``rolling(window, center=True, min_periods=1).mean()``), vectorised."""
+    n = len(values)
+    half = window // 2
+    cs = np.r_[0.0, np.cumsum(values)]
+    i = np.arange(n)
+    lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, n)
+    return (cs[hi] - cs[lo]) / (hi - lo)
+
+
+def _parallel_legs(p0: FloatArray, p1: FloatArray) -> int:
+    """The most legs (leg i from ``p0[i]`` to ``p1[i]``, km) found side by side: within
+    SURVEY_AXIS_DEG of one leg's axis, overlapping it along the axis by half their length, at
+    offsets SURVEY_LEG_SPACING_KM apart."""
+    if len(p0) == 0:
+        return 0
+    d = p1 - p0
+    axis = d / np.hypot(d[:, 0], d[:, 1])[:, None]  # (k, 2)
+    normal = np.c_[axis[:, 1], -axis[:, 0]]
+    # Row r: every leg seen in the frame of reference leg r.
+    aligned = np.abs(axis @ axis.T) >= np.cos(np.radians(SURVEY_AXIS_DEG))
+    a0, a1 = axis @ p0.T, axis @ p1.T  # along-axis ends, (ref, leg)
+    lo, hi = np.minimum(a0, a1), np.maximum(a0, a1)
+    ref_lo, ref_hi = np.diag(lo)[:, None], np.diag(hi)[:, None]
+    overlap = np.minimum(ref_hi, hi) - np.maximum(ref_lo, lo)
+    beside = aligned & (overlap >= 0.5 * np.minimum(ref_hi - ref_lo, hi - lo))
+    offsets = normal @ ((p0 + p1) / 2).T
     best = 0
-    for r0, r1 in legs:
-        axis = (r1 - r0) / np.hypot(*(r1 - r0))
-        normal = np.array([axis[1], -axis[0]])
-        lo, hi = sorted((float(r0 @ axis), float(r1 @ axis)))
-        offsets = []
-        for p0, p1 in legs:
-            d = (p1 - p0) / np.hypot(*(p1 - p0))
-            if abs(float(d @ axis)) < np.cos(np.radians(SURVEY_AXIS_DEG)):
-                continue
-            a, b = sorted((float(p0 @ axis), float(p1 @ axis)))
-            if min(hi, b) - max(lo, a) < 0.5 * min(hi - lo, b - a):
-                continue
-            offsets.append(float(((p0 + p1) / 2) @ normal))
-        if offsets:
-            distinct = 1 + int((np.diff(np.sort(offsets)) >= SURVEY_LEG_SPACING_KM).sum())
-            best = max(best, distinct)
+    for r in range(len(p0)):
+        o = np.sort(offsets[r][beside[r]])
+        if len(o):
+            best = max(best, 1 + int((np.diff(o) >= SURVEY_LEG_SPACING_KM).sum()))
     return best
 
 
@@ -233,82 +250,38 @@ def low_slow(altitude_ft: FloatArray, speed_kt: FloatArray) -> bool:
     return bool(np.median(alt) < LOW_FT and np.median(spd) < SLOW_KT)
 
 
-def flight_tags(track: pd.DataFrame | None, image: npt.NDArray[Any], ctx: Context) -> list[str]:
-    """The tags of one flight from its cleaned track (POSITION_COLUMNS; None or empty when
-    unknown: only the raster tags are then given) and its raster, in TAGS order."""
+def flight_tags(
+    track: Mapping[str, FloatArray] | None, image: npt.NDArray[Any], ctx: Context
+) -> list[str]:
+    """The tags of one flight from its cleaned track (arrays lat, lon, t_s, altitude_ft,
+    groundspeed_kt; None or empty when unknown: only the raster tags are then given) and its
+    raster, in TAGS order."""
     tags: set[str] = set()
     if off_route(image, ctx.mean_image):
         tags.add("off_route")
-    if track is not None and len(track) >= 2:
-        x, y = project(track["lat"].to_numpy(), track["lon"].to_numpy(), *ctx.centre)
+    if track is not None and len(track["lat"]) >= 2:
+        x, y = project(track["lat"], track["lon"], *ctx.centre)
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        t_s = (track["ts"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-        alt = track["altitude_ft"].to_numpy(dtype=np.float64, na_value=np.nan)
-        speed = track["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan)
-        tags.update(shape_tags(x, y, t_s))
+        alt = np.asarray(track["altitude_ft"], dtype=np.float64)
+        tags.update(shape_tags(x, y, np.asarray(track["t_s"], dtype=np.float64)))
         if go_around(x, y, alt, ctx.airports_xy):
             tags.add("go_around")
-        if low_slow(alt, speed):
+        if low_slow(alt, np.asarray(track["groundspeed_kt"], dtype=np.float64)):
             tags.add("low_slow")
     return [t for t in TAGS if t in tags]
 
 
-def split_tracks(positions: pd.DataFrame, flights: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    """Each flight's positions, cleaned as the build cleaned them.
-
-    ``positions``: POSITION_COLUMNS (any order); ``flights``: flight_id, icao24, start_ts,
-    end_ts. A position belongs to the flight of its aircraft that started last at or before it
-    and had not yet ended."""
-    from oddflights.flights.clean import repeated_timestamps, speed_check
-    from oddflights.flights.segment import seconds
-
-    if positions.empty or flights.empty:
-        return {}
-    pos = positions[positions["lat"].notna() & positions["lon"].notna()].copy()
-    pos["icao24"] = pos["icao24"].astype(str)
-    pos = pos.sort_values("ts", kind="stable")
-    fl = flights[["flight_id", "icao24", "start_ts", "end_ts"]].copy()
-    fl["icao24"] = fl["icao24"].astype(str)
-    fl = fl.sort_values("start_ts", kind="stable")
-    pos["ts"] = pos["ts"].astype("datetime64[ns, UTC]")
-    fl["start_ts"] = fl["start_ts"].astype("datetime64[ns, UTC]")
-    fl["end_ts"] = fl["end_ts"].astype("datetime64[ns, UTC]")
-    joined = pd.merge_asof(
-        pos, fl, left_on="ts", right_on="start_ts", by="icao24", direction="backward"
-    )
-    joined = joined[joined["flight_id"].notna() & (joined["ts"] <= joined["end_ts"])]
-    joined = joined.sort_values(["flight_id", "ts"], kind="stable").reset_index(drop=True)
-    group = joined["flight_id"].to_numpy(dtype=np.int64)
-    t_s = seconds(joined["ts"])
-    joined = joined[~repeated_timestamps(group, t_s)].reset_index(drop=True)
-    group = joined["flight_id"].to_numpy(dtype=np.int64)
-    keep = speed_check(
-        group,
-        seconds(joined["ts"]),
-        joined["lat"].to_numpy(dtype=np.float64),
-        joined["lon"].to_numpy(dtype=np.float64),
-        joined["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan),
-    )
-    joined = joined[keep]
-    out: dict[int, pd.DataFrame] = {}
-    drop = ["flight_id", "start_ts", "end_ts"]
-    for key, g in joined.groupby("flight_id", sort=True):
-        fid: Any = key  # float when the merge left NaNs (filtered out above)
-        out[int(fid)] = g.drop(columns=drop).reset_index(drop=True)
-    return out
-
-
 def tags_for(
-    flight_ids: npt.NDArray[np.int64],
-    images: npt.NDArray[Any],
-    tracks: Mapping[int, pd.DataFrame],
-    ctx: Context,
+    flight_ids: npt.NDArray[np.int64], images: npt.NDArray[Any], tracks: Tracks, ctx: Context
 ) -> list[list[str]]:
-    """The tags of many flights (in the order of ``flight_ids``)."""
-    return [
-        flight_tags(tracks.get(int(fid)), img, ctx)
-        for fid, img in zip(flight_ids, images, strict=True)
-    ]
+    """The tags of many flights (in the order of ``flight_ids``; a flight without a track gets
+    only the raster tags)."""
+    where = tracks.index()
+    out = []
+    for fid, img in zip(flight_ids, images, strict=True):
+        i = where.get(int(fid))
+        out.append(flight_tags(None if i is None else track_slice(tracks, i), img, ctx))
+    return out
 
 
 def residual_png(engine: Any, flight_id: int, model_id: int, scale: int = 4) -> bytes:

@@ -20,8 +20,15 @@ from sqlalchemy.engine import Engine
 
 from oddflights import config
 from oddflights.flights.raster import RasterSettings
+from oddflights.flights.segment import FlightSet
 from oddflights.receivers import Receiver
 from oddflights.scoring.combine import Combiner
+from oddflights.scoring.tracks import (
+    Tracks,
+    empty_tracks,
+    tracks_from_build,
+    tracks_from_positions,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -106,7 +113,7 @@ def _day_images(
     engine: Engine,
     receiver: Receiver,
     flights: pd.DataFrame,
-    tracks: dict[int, pd.DataFrame],
+    tracks: Tracks,
     settings: RasterSettings,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """The day's flight ids and images drawn with ``settings``: the stored rasters when they
@@ -119,19 +126,10 @@ def _day_images(
         rs = read_rasters(engine, receiver.id, [flights["day"].iloc[0]], settings)
         return rs.flight_ids, rs.images
     ids = flights["flight_id"].to_numpy(dtype=np.int64)
-    parts = [tracks.get(int(f), pd.DataFrame({"lat": [], "lon": []})) for f in ids]
-    offsets = np.r_[0, np.cumsum([len(p) for p in parts])]
-    lat = (
-        np.concatenate([p["lat"].to_numpy(dtype=np.float64) for p in parts])
-        if len(parts)
-        else np.zeros(0)
+    ordered = tracks.take(ids)
+    images = rasterize_many(
+        ordered.lat, ordered.lon, ordered.offsets, (receiver.lat, receiver.lon), settings
     )
-    lon = (
-        np.concatenate([p["lon"].to_numpy(dtype=np.float64) for p in parts])
-        if len(parts)
-        else np.zeros(0)
-    )
-    images = rasterize_many(lat, lon, offsets, (receiver.lat, receiver.lon), settings)
     return ids, images
 
 
@@ -164,22 +162,24 @@ def training_airports(engine: Engine, receiver: Receiver, info: Any) -> npt.NDAr
 
 
 def day_tracks(
-    engine: Engine, receiver: Receiver, flights: pd.DataFrame
-) -> dict[int, pd.DataFrame]:
-    """Every flight of a day's cleaned track, from one read of the day's positions."""
+    engine: Engine, receiver: Receiver, flights: pd.DataFrame, built: FlightSet | None = None
+) -> Tracks:
+    """Every flight's cleaned track: from ``built`` (the build of this day, still in memory)
+    when given, else from one read of the day's positions."""
     from datetime import timedelta as td
 
     from oddflights.columns import TRACK_COLUMNS
     from oddflights.db.positions import read_positions
-    from oddflights.scoring.explain import split_tracks
 
     assert receiver.id is not None
     if flights.empty:
-        return {}
+        return empty_tracks()
+    if built is not None:
+        return tracks_from_build(built, flights)
     start = flights["start_ts"].min().to_pydatetime()
     end = flights["end_ts"].max().to_pydatetime() + td(microseconds=1)
     positions = read_positions(engine, receiver.id, start, end, columns=TRACK_COLUMNS)
-    return split_tracks(positions, flights)
+    return tracks_from_positions(positions, flights)
 
 
 def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Combiner | None:
@@ -210,12 +210,14 @@ def score_day(
     day: date,
     model_id: int | None = None,
     combine: str | None = None,
+    built: FlightSet | None = None,
 ) -> ScoreSummary:
     """Score every flight of a receiver day and store the rows (replacing that model's rows
     for the day; other models' rows stay). ScoringError when there is no usable model or the
     day has no flights. ``combine`` (default: the ``score_combine`` setting) is ``ae`` for
     the reconstruction error alone or ``ae_turn`` for the combined score (see
-    oddflights.scoring.combine)."""
+    oddflights.scoring.combine). ``built``: this day's build, when the caller has just made
+    it (the nightly): its cleaned tracks are tagged without reading the positions again."""
     from oddflights.db.flights import list_flights
     from oddflights.db.scores import replace_scores
     from oddflights.model.registry import load_model
@@ -238,7 +240,8 @@ def score_day(
             f"receiver {receiver.name} has no flights on {day} (run `oddflights flights build`)"
         )
     settings = RasterSettings.from_dict(info.raster)
-    tracks = day_tracks(engine, receiver, flights)
+    tracks = day_tracks(engine, receiver, flights, built)
+    del built  # the tracks are all scoring needs of it; its points can go
     ids, images = _day_images(engine, receiver, flights, tracks, settings)
 
     model, _ = load_model(engine, info.id)

@@ -287,3 +287,40 @@ def test_other_raster_settings_are_redrawn_from_tracks(scored: Scored, tmp_path:
         assert np.allclose(merged["score"], merged["score_new"], rtol=1e-4, atol=1e-6)
     finally:
         engine.dispose()
+
+
+def test_the_builds_tracks_are_the_tracks_read_back(scored: Scored, tmp_path: Path) -> None:
+    """The nightly hands the build's cleaned tracks to scoring instead of reading the positions
+    again: they must be the same tracks, giving the same scores and tags."""
+    from oddflights.scoring.explain import Context, tags_for
+    from oddflights.scoring.score import day_tracks
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(scored.path, copy)
+    engine = open_db(f"sqlite:///{copy}")
+    try:
+        rec = scored.receiver
+        assert rec.id is not None
+        built = build_flights(engine, rec, [SCORED], keep=True).built[SCORED]
+        flights = list_flights(engine, rec.id, SCORED)
+        handed = day_tracks(engine, rec, flights, built)
+        read = day_tracks(engine, rec, flights)
+        assert len(handed) == len(flights) >= 140
+        assert handed.flight_ids.tolist() == read.flight_ids.tolist()
+        assert handed.offsets.tolist() == read.offsets.tolist()
+        for name in ("lat", "lon", "t_s", "altitude_ft", "groundspeed_kt"):
+            np.testing.assert_allclose(getattr(handed, name), getattr(read, name), atol=1e-6)
+        ctx = Context((rec.lat, rec.lon), None, np.zeros((0, 2)))
+        images = np.zeros((len(flights), 8, 8), dtype=np.uint8)
+        assert tags_for(handed.flight_ids, images, handed, ctx) == tags_for(
+            read.flight_ids, images, read, ctx
+        )
+        ids = flights["flight_id"].tolist()
+        score_day(engine, rec, SCORED, scored.model_id, built=built)
+        with_handoff = score_rows(engine, scored.model_id, ids)
+        score_day(engine, rec, SCORED, scored.model_id)
+        read_back = score_rows(engine, scored.model_id, ids)
+        pd.testing.assert_frame_equal(with_handoff, read_back)
+        assert with_handoff["tags"].map(len).sum() > 0
+    finally:
+        engine.dispose()

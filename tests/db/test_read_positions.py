@@ -1,0 +1,50 @@
+"""Reading positions back: chunked reads give the same frame as one read, on both databases."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from oddflights.columns import TRACK_COLUMNS
+from oddflights.db import positions as positions_module
+from oddflights.db.positions import read_positions, write_positions
+from oddflights.db.receivers import add_receiver
+from oddflights.receivers import Receiver
+from oddflights.simulate import SimConfig, simulate
+from tests.ingest.helpers import DAY, LAT, LON
+
+
+def _stored(engine: Engine) -> int:
+    sim = simulate(SimConfig(lat=LAT, lon=LON, days=1, flights_per_day=6, start_day=DAY, seed=4))
+    rec = add_receiver(engine, Receiver("chunks", LAT, LON, 250.0, "UTC"))
+    assert rec.id is not None
+    write_positions(engine, rec.id, sim.positions)
+    return rec.id
+
+
+def test_a_read_in_small_chunks_equals_one_read(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = _stored(engine)
+    whole = read_positions(engine, rid)
+    assert len(whole) > 1000
+    monkeypatch.setattr(positions_module, "READ_CHUNK_ROWS", 97)
+    chunked = read_positions(engine, rid)
+    pd.testing.assert_frame_equal(whole, chunked)
+    tracks = read_positions(engine, rid, columns=TRACK_COLUMNS)
+    pd.testing.assert_frame_equal(whole.loc[:, list(TRACK_COLUMNS)], tracks)
+    # Sorted by aircraft, then time, whatever the chunking.
+    key = pd.MultiIndex.from_arrays([chunked["icao24"], chunked["ts"]])
+    assert key.is_monotonic_increasing
+
+
+def test_text_columns_hold_one_object_per_distinct_value(engine: Engine) -> None:
+    rid = _stored(engine)
+    df = read_positions(engine, rid, columns=("icao24", "ts", "callsign"))
+    icao = df["icao24"].to_numpy()
+    assert len({id(v) for v in icao}) == df["icao24"].nunique()
+    # Unknown callsigns stay None (not NaN, not "None").
+    callsigns = df["callsign"].to_numpy()
+    assert all(c is None or isinstance(c, str) for c in callsigns)
+    assert (df.groupby("icao24")["ts"].diff().dropna() > pd.Timedelta(0)).all()
