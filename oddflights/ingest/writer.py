@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
@@ -12,6 +13,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights.db.positions import write_positions
+from oddflights.ingest.prefetch import prefetch
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk
 from oddflights.ingest.validate import count_reasons, validate
@@ -27,6 +29,49 @@ def write_rejects(rejects: pd.DataFrame, out: IO[str]) -> None:
         out.write(f"{reason}\t{text.replace(chr(10), ' ').replace(chr(13), ' ')}\n")
 
 
+@dataclass
+class CheckedChunk:
+    """A parsed chunk after validation: the positions to store and every rejected line."""
+
+    chunk: ParsedChunk
+    valid: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def check_chunk(
+    receiver: Receiver, chunk: ParsedChunk, *, now: datetime, max_range_km: float | None = None
+) -> CheckedChunk:
+    """Validate one parsed chunk (no database: it can run beside the writes)."""
+    valid, invalid = validate(chunk.positions, receiver, now=now, max_range_km=max_range_km)
+    rejects = (
+        pd.concat([chunk.rejects, invalid], ignore_index=True) if len(invalid) else (chunk.rejects)
+    )
+    return CheckedChunk(chunk, valid, rejects)
+
+
+def store_checked(
+    engine: Engine,
+    receiver: Receiver,
+    checked: CheckedChunk,
+    *,
+    source: str,
+    rejects_file: IO[str] | None = None,
+) -> IngestSummary:
+    """Write a checked chunk's valid positions (one transaction) and count the rest."""
+    if receiver.id is None:
+        raise ValueError(f"receiver {receiver.name!r} has no database id")
+    counts = write_positions(engine, receiver.id, checked.valid, source)
+    summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
+    rejects = checked.rejects
+    if len(rejects):
+        reasons = count_reasons(rejects)
+        summary.add_rejects(reasons)
+        _log.info("rejected %d lines: %s", len(rejects), reasons)
+        if rejects_file is not None:
+            write_rejects(rejects, rejects_file)
+    return summary
+
+
 def store_chunk(
     engine: Engine,
     receiver: Receiver,
@@ -40,19 +85,8 @@ def store_chunk(
     """Validate one chunk, write its valid positions (one transaction) and count the rest."""
     if receiver.id is None:
         raise ValueError(f"receiver {receiver.name!r} has no database id")
-    valid, invalid = validate(chunk.positions, receiver, now=now, max_range_km=max_range_km)
-    rejects = (
-        pd.concat([chunk.rejects, invalid], ignore_index=True) if len(invalid) else (chunk.rejects)
-    )
-    counts = write_positions(engine, receiver.id, valid, source)
-    summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
-    if len(rejects):
-        reasons = count_reasons(rejects)
-        summary.add_rejects(reasons)
-        _log.info("rejected %d lines: %s", len(rejects), reasons)
-        if rejects_file is not None:
-            write_rejects(rejects, rejects_file)
-    return summary
+    checked = check_chunk(receiver, chunk, now=now, max_range_km=max_range_km)
+    return store_checked(engine, receiver, checked, source=source, rejects_file=rejects_file)
 
 
 def ingest_chunks(
@@ -67,16 +101,24 @@ def ingest_chunks(
 ) -> IngestSummary:
     """Validate and store every chunk, committing each on its own (reruns skip stored rows).
 
-    ``now`` (default: the current time) bounds timestamps from the future.
+    ``now`` (default: the current time) bounds timestamps from the future. A lazy ``chunks``
+    (a file being parsed) is parsed and validated in a background thread while the previous
+    chunk is written; chunks are still written one at a time, in order.
     """
     t0 = time.perf_counter()
     total = IngestSummary()
-    for chunk in chunks:
-        at = now if now is not None else datetime.now(UTC)
-        total = total + store_chunk(
-            engine, receiver, chunk, source=source, now=at, rejects_file=rejects_file
+
+    def checked() -> Iterator[CheckedChunk]:
+        for chunk in chunks:
+            at = now if now is not None else datetime.now(UTC)
+            yield check_chunk(receiver, chunk, now=at)
+
+    stream = checked() if isinstance(chunks, Sequence) else prefetch(checked())
+    for item in stream:
+        total = total + store_checked(
+            engine, receiver, item, source=source, rejects_file=rejects_file
         )
         if progress is not None:
-            progress(chunk)
+            progress(item.chunk)
     total.seconds = time.perf_counter() - t0
     return total

@@ -95,3 +95,58 @@ def test_bad_urls_give_clear_errors(tmp_path) -> None:
         open_db(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
     with pytest.raises(DatabaseError, match="cannot open"):
         open_db("postgresql://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+
+
+def test_migration_0003_drops_the_positions_foreign_key_and_keeps_the_rows(db_url: str) -> None:
+    """A database made before 0003 keeps its positions, loses the per-row foreign key check,
+    and keeps its key (a duplicate is still refused); downgrading puts the check back."""
+    from alembic import command
+
+    from oddflights.db.engine import alembic_config, create_engine
+
+    eng = create_engine(db_url)
+    try:
+        with eng.begin() as conn:
+            command.upgrade(alembic_config(conn), "0002")
+        assert sa.inspect(eng).get_foreign_keys("positions") != []
+        t0 = datetime(2026, 1, 15, 12, tzinfo=UTC)
+        with eng.begin() as conn:
+            conn.execute(
+                sa.insert(ReceiverRow),
+                [
+                    dict(
+                        name="old", lat=52.0, lon=4.5, range_km=250.0, timezone="UTC", created_at=t0
+                    )
+                ],
+            )
+            rid = conn.execute(sa.select(ReceiverRow.id)).scalar_one()
+            conn.execute(
+                sa.insert(PositionRow),
+                [
+                    dict(
+                        receiver_id=rid,
+                        icao24="abc123",
+                        ts=t0 + timedelta(seconds=i),
+                        lat=52.0,
+                        lon=4.5,
+                    )
+                    for i in range(5)
+                ],
+            )
+        upgrade(eng)
+        assert current_revision(eng) == head_revision()
+        assert sa.inspect(eng).get_foreign_keys("positions") == []
+        with eng.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(PositionRow)).scalar() == 5
+        with pytest.raises(sa.exc.IntegrityError), eng.begin() as conn:
+            conn.execute(
+                sa.insert(PositionRow),
+                [dict(receiver_id=rid, icao24="abc123", ts=t0, lat=52.0, lon=4.5)],
+            )
+        with eng.begin() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+        assert sa.inspect(eng).get_foreign_keys("positions") != []
+        with eng.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(PositionRow)).scalar() == 5
+    finally:
+        eng.dispose()
