@@ -118,16 +118,15 @@ def _report(engine: Engine, rec: Receiver, day: date, workdir: Path) -> Path:
 
 
 def _ingest(engine: Engine, rec: Receiver, files: list[Path], step: StepFn) -> None:
-    from oddflights.ingest.formats import open_input, parse_input
+    from oddflights.ingest.files import ingest_input
     from oddflights.ingest.summary import IngestSummary
     from oddflights.ingest.types import ParseOptions
-    from oddflights.ingest.writer import ingest_chunks
 
     total: IngestSummary | None = None
     for path in sorted(p for p in files if p.suffix == ".sbs"):
-        with open_input(path) as stream:
-            chunks = parse_input(stream, "sbs", ParseOptions(receiver=rec))
-            summary = ingest_chunks(engine, rec, chunks, source=path.name)
+        summary = ingest_input(
+            engine, rec, path, "sbs", ParseOptions(receiver=rec), source=path.name
+        )
         total = summary if total is None else total + summary
     if total is not None:
         step(

@@ -13,10 +13,9 @@ from oddflights.columns import POSITION_COLUMNS
 from oddflights.db import open_db
 from oddflights.db.receivers import add_receiver, remove_receiver
 from oddflights.ingest.export import write_table
-from oddflights.ingest.formats import open_input, parse_input
+from oddflights.ingest.files import ingest_input
 from oddflights.ingest.table import table_frame
 from oddflights.ingest.types import ParseOptions
-from oddflights.ingest.writer import ingest_chunks
 from oddflights.receivers import Receiver
 from oddflights.simulate import write_simulation
 
@@ -50,10 +49,7 @@ def _one(url: str, fmt: str, paths: list[Path], ctx: SpeedContext) -> dict[str, 
         names.append(rec.name)
         c0 = time.process_time()
         for path in paths:
-            with open_input(path) as stream:
-                summary = ingest_chunks(
-                    engine, rec, parse_input(stream, fmt, ParseOptions(rec)), source=fmt
-                )
+            summary = ingest_input(engine, rec, path, fmt, ParseOptions(rec), source=fmt)
             assert summary.rejected == 0
         cpu.append(time.process_time() - c0)
 

@@ -66,8 +66,8 @@ def _ingest_files(
 ) -> IngestSummary:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from oddflights.ingest.formats import is_gzip, open_input, parse_input
-    from oddflights.ingest.writer import ingest_chunks
+    from oddflights.ingest.files import ingest_input
+    from oddflights.ingest.formats import is_gzip_file
 
     total = IngestSummary()
     with Progress(
@@ -80,24 +80,23 @@ def _ingest_files(
         for path in paths:
             size = None
             if path != "-" and Path(path).is_file():
-                size = Path(path).stat().st_size
-            with open_input(path) as stream:
                 # Compressed input advances by uncompressed bytes: no known total.
-                task = progress.add_task(Path(path).name, total=None if is_gzip(stream) else size)
+                size = None if is_gzip_file(path) else Path(path).stat().st_size
+            task = progress.add_task(Path(path).name, total=size)
 
-                def advance(chunk: ParsedChunk, task: Any = task) -> None:
-                    progress.advance(task, chunk.bytes_read)
+            def advance(chunk: ParsedChunk, task: Any = task) -> None:
+                progress.advance(task, chunk.bytes_read)
 
-                chunks = parse_input(stream, fmt, options)
-                source = fmt if fmt != "auto" else "file"
-                total = total + ingest_chunks(
-                    engine,
-                    receiver,
-                    chunks,
-                    source=source,
-                    rejects_file=rejects,
-                    progress=advance,
-                )
+            total = total + ingest_input(
+                engine,
+                receiver,
+                path,
+                fmt,
+                options,
+                source=fmt if fmt != "auto" else "file",
+                rejects_file=rejects,
+                progress=advance,
+            )
     return total
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -100,12 +100,9 @@ def _literal(value: str | None) -> str:
 _SQLITE_CACHE_KIB = 256 * 1024
 
 
-def _sqlite_write(
-    conn: sa.Connection, receiver_id: int, df: pd.DataFrame, source: str | None
-) -> int:
-    # The receiver and source are the same on every row: literals, not 2 bound values a row.
+def _sqlite_columns(df: pd.DataFrame) -> list[list[Any]]:
     # NaN floats bind as NULL in SQLite, so the float columns go in as they are.
-    columns = [
+    return [
         (_ts_ns(df["ts"]) / 1e9).tolist(),
         _text(df["icao24"]),
         *(_floats(df[c]).tolist() for c in _FLOATS),
@@ -113,18 +110,22 @@ def _sqlite_write(
         _text(df["squawk"]),
         _onground(df["onground"]),
     ]
+
+
+def _sqlite_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
     names = ("ts", "icao24", *_FLOATS, "callsign", "squawk", "onground")
+    # The receiver and source are the same on every row: literals, not 2 bound values a row.
     sql = (
         f"INSERT INTO positions (receiver_id, source, {', '.join(names)}) "
-        f"VALUES ({int(receiver_id)}, {_literal(source)}, {', '.join('?' * len(names))}) "
-        "ON CONFLICT DO NOTHING"
+        f"VALUES ({int(prepared.receiver_id)}, {_literal(prepared.source)}, "
+        f"{', '.join('?' * len(names))}) ON CONFLICT DO NOTHING"
     )
     raw = conn.connection.driver_connection
     assert raw is not None
     cur = raw.cursor()
     try:
         cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-        cur.executemany(sql, zip(*columns, strict=True))
+        cur.executemany(sql, zip(*prepared.payload, strict=True))
         return int(cur.rowcount)
     finally:
         cur.close()
@@ -152,16 +153,13 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return out
 
 
-def _postgres_write(
-    conn: sa.Connection, receiver_id: int, df: pd.DataFrame, source: str | None
-) -> int:
-    data = _csv_bytes(_arrow_table(receiver_id, df, source))
+def _postgres_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
+    data = prepared.payload
+    receiver_id = prepared.receiver_id
     copy_sql = "COPY {} (" + _COLS_SQL + ") FROM STDIN WITH (FORMAT csv)"
     raw = conn.connection.driver_connection
     assert raw is not None
-    ns = _ts_ns(df["ts"])
-    lo = pd.Timestamp(int(ns.min()), tz="UTC").to_pydatetime()
-    hi = pd.Timestamp(int(ns.max()), tz="UTC").to_pydatetime()
+    lo, hi = prepared.span
     with raw.cursor() as cur:
         # Timestamps are written as naive UTC; the session zone must not shift them.
         cur.execute("SET LOCAL TIME ZONE 'UTC'")
@@ -179,7 +177,7 @@ def _postgres_write(
             try:
                 with raw.transaction(), cur.copy(copy_sql.format("positions")) as copy:
                     copy.write(data)
-                return len(df)
+                return prepared.rows
             except psycopg.errors.UniqueViolation:
                 pass
         cur.execute(
@@ -195,6 +193,60 @@ def _postgres_write(
         return int(cur.rowcount)
 
 
+@dataclass(frozen=True)
+class PreparedPositions:
+    """Positions made ready for one dialect's bulk write, with no database work: key-ordered,
+    repeats dropped, converted (SQLite: column lists to bind; PostgreSQL: COPY's CSV). Ingest
+    prepares a chunk while the previous one is being written."""
+
+    dialect: str
+    receiver_id: int
+    source: str | None
+    given: int  # rows handed in (repeats included)
+    rows: int  # rows to write
+    span: tuple[datetime, datetime]  # first and last time (UTC)
+    payload: Any
+
+
+def prepare_positions(
+    dialect: str, receiver_id: int, positions: pd.DataFrame, source: str | None = None
+) -> PreparedPositions:
+    """``positions`` (columns of POSITION_COLUMNS, ``ts`` tz-aware UTC) ready for
+    ``write_prepared`` on a ``dialect`` ("sqlite" or "postgresql") database."""
+    df, _repeats = _in_key_order(positions)
+    if df.empty:
+        epoch = datetime.fromtimestamp(0, UTC)
+        return PreparedPositions(
+            dialect, receiver_id, source, len(positions), 0, (epoch, epoch), None
+        )
+    ns = _ts_ns(df["ts"])
+    span = (
+        pd.Timestamp(int(ns.min()), tz="UTC").to_pydatetime(),
+        pd.Timestamp(int(ns.max()), tz="UTC").to_pydatetime(),
+    )
+    payload = (
+        _csv_bytes(_arrow_table(receiver_id, df, source))
+        if dialect == "postgresql"
+        else _sqlite_columns(df)
+    )
+    return PreparedPositions(dialect, receiver_id, source, len(positions), len(df), span, payload)
+
+
+def write_prepared(engine: Engine, prepared: PreparedPositions) -> WriteCounts:
+    """Insert prepared positions in one transaction, skipping rows whose (receiver, icao24,
+    ts) is already stored."""
+    if prepared.dialect != engine.dialect.name:
+        raise ValueError(
+            f"positions prepared for {prepared.dialect}, written to {engine.dialect.name}"
+        )
+    if prepared.rows == 0:
+        return WriteCounts(0, prepared.given)
+    write = _postgres_write if prepared.dialect == "postgresql" else _sqlite_write
+    with engine.begin() as conn:
+        inserted = write(conn, prepared)
+    return WriteCounts(inserted, prepared.given - inserted)
+
+
 def write_positions(
     engine: Engine, receiver_id: int, positions: pd.DataFrame, source: str | None = None
 ) -> WriteCounts:
@@ -202,11 +254,8 @@ def write_positions(
     skipping rows whose (receiver, icao24, ts) is already stored or repeated in the batch."""
     if positions.empty:
         return WriteCounts(0, 0)
-    rows, _repeats = _in_key_order(positions)
-    write = _postgres_write if engine.dialect.name == "postgresql" else _sqlite_write
-    with engine.begin() as conn:
-        inserted = write(conn, receiver_id, rows, source)
-    return WriteCounts(inserted, len(positions) - inserted)
+    prepared = prepare_positions(engine.dialect.name, receiver_id, positions, source)
+    return write_prepared(engine, prepared)
 
 
 def read_positions(

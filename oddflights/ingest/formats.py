@@ -101,6 +101,16 @@ def parse_input(stream: IO[bytes], fmt: str, options: ParseOptions) -> Iterator[
     return get_parser(fmt)(stream, options)
 
 
+def is_gzip_file(path: str | Path) -> bool:
+    """Whether the file at ``path`` is gzip (by its first bytes); False if it cannot be read
+    (opening it for ingest then says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
 def is_gzip(stream: IO[bytes]) -> bool:
     """Whether a stream from open_input is being decompressed."""
     return isinstance(getattr(stream, "raw", None), gzip.GzipFile)

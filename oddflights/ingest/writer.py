@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -12,7 +13,12 @@ from typing import IO
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from oddflights.db.positions import write_positions
+from oddflights.db.positions import (
+    PreparedPositions,
+    prepare_positions,
+    write_positions,
+    write_prepared,
+)
 from oddflights.ingest.prefetch import prefetch
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk
@@ -36,12 +42,13 @@ class CheckedChunk:
     chunk: ParsedChunk
     valid: pd.DataFrame
     rejects: pd.DataFrame
+    prepared: PreparedPositions | None = None  # ``valid`` made ready for the bulk write
 
 
 def check_chunk(
     receiver: Receiver, chunk: ParsedChunk, *, now: datetime, max_range_km: float | None = None
 ) -> CheckedChunk:
-    """Validate one parsed chunk (no database: it can run beside the writes)."""
+    """Validate one parsed chunk (no database: this can run beside the writes)."""
     valid, invalid = validate(chunk.positions, receiver, now=now, max_range_km=max_range_km)
     rejects = (
         pd.concat([chunk.rejects, invalid], ignore_index=True) if len(invalid) else (chunk.rejects)
@@ -60,7 +67,11 @@ def store_checked(
     """Write a checked chunk's valid positions (one transaction) and count the rest."""
     if receiver.id is None:
         raise ValueError(f"receiver {receiver.name!r} has no database id")
-    counts = write_positions(engine, receiver.id, checked.valid, source)
+    counts = (
+        write_prepared(engine, checked.prepared)
+        if checked.prepared is not None and checked.prepared.source == source
+        else write_positions(engine, receiver.id, checked.valid, source)
+    )
     summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
     rejects = checked.rejects
     if len(rejects):
@@ -102,18 +113,51 @@ def ingest_chunks(
     """Validate and store every chunk, committing each on its own (reruns skip stored rows).
 
     ``now`` (default: the current time) bounds timestamps from the future. A lazy ``chunks``
-    (a file being parsed) is parsed and validated in a background thread while the previous
+    (a stream being parsed) is parsed and validated in a background thread while the previous
     chunk is written; chunks are still written one at a time, in order.
     """
-    t0 = time.perf_counter()
-    total = IngestSummary()
 
     def checked() -> Iterator[CheckedChunk]:
         for chunk in chunks:
             at = now if now is not None else datetime.now(UTC)
             yield check_chunk(receiver, chunk, now=at)
 
-    stream = checked() if isinstance(chunks, Sequence) else prefetch(checked())
+    return ingest_checked(
+        engine,
+        receiver,
+        checked(),
+        source=source,
+        rejects_file=rejects_file,
+        progress=progress,
+        lazy=not isinstance(chunks, Sequence),
+    )
+
+
+def ingest_checked(
+    engine: Engine,
+    receiver: Receiver,
+    items: Iterable[CheckedChunk],
+    *,
+    source: str,
+    rejects_file: IO[str] | None = None,
+    progress: Callable[[ParsedChunk], None] | None = None,
+    lazy: bool = True,
+) -> IngestSummary:
+    """Store checked chunks in order, each in its own transaction. With ``lazy`` (items still
+    being produced), producing and converting the next chunk for the database happen in a
+    background thread while the previous one is written."""
+    t0 = time.perf_counter()
+    total = IngestSummary()
+    dialect = engine.dialect.name
+
+    def prepared() -> Iterator[CheckedChunk]:
+        for item in items:
+            if item.prepared is None and receiver.id is not None and len(item.valid):
+                ready = prepare_positions(dialect, receiver.id, item.valid, source)
+                item = dataclasses.replace(item, prepared=ready)
+            yield item
+
+    stream = prefetch(prepared()) if lazy else prepared()
     for item in stream:
         total = total + store_checked(
             engine, receiver, item, source=source, rejects_file=rejects_file
