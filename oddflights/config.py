@@ -69,12 +69,6 @@ SETTINGS: tuple[Setting, ...] = (
         "Time zone of SBS timestamps (readsb writes UTC, dump1090-fa local time).",
     ),
     Setting("ingest_chunk_lines", 500_000, "Lines parsed and committed per ingest chunk.", int),
-    Setting(
-        "ingest_parse_process",
-        True,
-        "Parse input files in a child process while this one writes (off: a thread).",
-        bool,
-    ),
     # Model
     Setting("model_hidden", 0, "Autoencoder hidden units (0: size*size//10, 409 for 64px).", int),
     # BCE, not MSE: on ~2 %-lit images an MSE-trained dense autoencoder collapses to all-black

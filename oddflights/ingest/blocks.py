@@ -21,20 +21,15 @@ BYTES_PER_LINE = 100
 def read_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
     """Blocks of whole lines (each ends at a newline, except perhaps the last)."""
     block_bytes = max(block_bytes, 1024)
-    rest = b""
     while True:
         data = stream.read(block_bytes)
         if not data:
             break
-        data = rest + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-            continue
-        rest = data[cut + 1 :]
-        yield data[: cut + 1]
-    if rest:
-        yield rest
+        if not data.endswith(b"\n"):
+            # Finish the cut line: one copy of the block, where keeping the tail for the next
+            # block would cost two.
+            data += stream.readline()
+        yield data
 
 
 def clean_text(data: bytes) -> bytes:
