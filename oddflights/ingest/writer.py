@@ -150,8 +150,12 @@ def ingest_checked(
     total = IngestSummary()
     dialect = engine.dialect.name
 
+    # Two stages of background threads: parsing a chunk, converting the one before it for the
+    # database, and writing the one before that all run at once.
+    source_items = prefetch(items, depth=1) if lazy else items
+
     def prepared() -> Iterator[CheckedChunk]:
-        for item in items:
+        for item in source_items:
             if item.prepared is None and receiver.id is not None and len(item.valid):
                 ready = prepare_positions(dialect, receiver.id, item.valid, source)
                 item = dataclasses.replace(item, prepared=ready)

@@ -16,7 +16,7 @@ Tags (a flight may carry several, or none):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,19 +284,30 @@ def tags_for(
     return out
 
 
-def residual_png(engine: Any, flight_id: int, model_id: int, scale: int = 4) -> bytes:
+def residual_png(
+    engine: Any,
+    flight_id: int,
+    model_id: int,
+    scale: int = 4,
+    loader: Callable[[int], tuple[Any, Any]] | None = None,
+) -> bytes:
     """The three-panel picture (input | reconstruction | |difference|) of a flight under a
     model, from the stored raster (redrawn from the track when the model used other raster
-    settings). FlightNotFound / ModelNotFound name what is missing."""
+    settings). ``loader`` (model id → (model, info); default: load it from the database)
+    lets a caller keep models loaded. FlightNotFound / ModelNotFound name what is missing."""
     from oddflights.db.flights import get_flight
     from oddflights.flights.raster import RasterSettings, unpack
     from oddflights.flights.render import three_panel_png
-    from oddflights.model.registry import load_model
     from oddflights.model.score import reconstruct
     from oddflights.scoring.score import image_from_track
 
     flight = get_flight(engine, flight_id)
-    model, info = load_model(engine, model_id)
+    if loader is None:
+        from oddflights.model.registry import load_model
+
+        model, info = load_model(engine, model_id)
+    else:
+        model, info = loader(model_id)
     settings = RasterSettings.from_dict(info.raster)
     if flight["raster_key"] == settings.key:
         image = unpack(flight["raster"], settings.size)

@@ -1,8 +1,8 @@
 """Three-panel pictures (input | reconstruction | |difference|) for the page and the report,
 with the loaded models kept between requests.
 
-`oddflights.scoring.explain.residual_png` loads the model for every picture; a day page asks
-for dozens at once, so the models are loaded once here and the same steps are run with them.
+`oddflights.scoring.explain.residual_png` loads the model for every picture unless it is given
+a loader; a day page asks for dozens at once, so the models are loaded once here and kept.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
 from sqlalchemy.engine import Engine
 
 # A handful of models covers every day a person pages through; each holds a few MB.
@@ -46,26 +45,14 @@ class PictureMaker:
     def residual_png(self, flight_id: int, model_id: int, scale: int = 4) -> bytes:
         """The picture of ``flight_id`` under ``model_id``; FlightNotFound / ModelNotFound
         name what is missing."""
-        from oddflights.db.flights import get_flight
-        from oddflights.flights.raster import RasterSettings, unpack
-        from oddflights.flights.render import three_panel_png
-        from oddflights.model.score import reconstruct
-        from oddflights.scoring.score import image_from_track
+        from oddflights.scoring.explain import residual_png
 
         key = (flight_id, model_id, scale)
         with self._lock:
             if key in self._pngs:
                 self._pngs.move_to_end(key)
                 return self._pngs[key]
-            flight = get_flight(self.engine, flight_id)
-            model, info = self._model(model_id)
-            settings = RasterSettings.from_dict(info.raster)
-            if flight["raster_key"] == settings.key:
-                image = unpack(flight["raster"], settings.size)
-            else:
-                image = image_from_track(self.engine, flight_id, settings)
-            recon = reconstruct(model, image[None])[0]
-            png = three_panel_png(image, np.squeeze(recon), scale)
+            png = residual_png(self.engine, flight_id, model_id, scale, loader=self._model)
             self._pngs[key] = png
             while len(self._pngs) > MAX_PICTURES:
                 self._pngs.popitem(last=False)

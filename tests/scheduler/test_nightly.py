@@ -19,13 +19,14 @@ from oddflights.db import open_db
 from oddflights.db.locks import try_lock
 from oddflights.db.models import ModelRow
 from oddflights.db.receivers import add_receiver, get_receiver
-from oddflights.db.registry import insert_model, list_models
+from oddflights.db.registry import list_models
 from oddflights.db.runs import list_runs
 from oddflights.db.scores import scoring_models
 from oddflights.receivers import Receiver
 from oddflights.scheduler.nightly import NightlySettings, lock_name, run_nightly
 from oddflights.simulate import SimConfig, simulate
 from tests.scoring.simdb import D0, TINY, load, simulation
+from tests.stub_models import stub_model
 
 SETTINGS = NightlySettings(retrain_days=7, train_window_days=14, warmup_days=3)
 TODAY = D0 + timedelta(days=6)  # days 1-3 warm-up, days 4-6 to score; day 7 stays for later
@@ -109,20 +110,14 @@ def test_a_second_run_has_nothing_to_do(copy: tuple[str, Engine]) -> None:
 
 def _junk_model(engine: Engine, receiver_id: int) -> int:
     """A 'ready' model whose stored file is corrupt: scoring with it fails."""
-    return insert_model(
+    return stub_model(
         engine,
-        receiver_id=receiver_id,
-        train_from=D0 + timedelta(days=3),
-        train_to=D0 + timedelta(days=5),
-        validation_days=[D0 + timedelta(days=5)],
+        receiver_id,
+        D0 + timedelta(days=3),
+        D0 + timedelta(days=5),
         config={"score_fn": "bce"},
-        raster={"size": 64, "line_width": 1, "range_km": 200.0},
-        metrics={},
         threshold=0.1,
         calibration={"score_fn": "bce"},
-        versions={},
-        seed=0,
-        status="ready",
         keras_bytes=b"not a keras file",
     )
 

@@ -15,7 +15,6 @@ from oddflights.db.flights import FLIGHT_COLUMNS, list_flights, replace_day_flig
 from oddflights.db.locks import lock_holder, try_lock
 from oddflights.db.models import LockRow
 from oddflights.db.receivers import add_receiver
-from oddflights.db.registry import insert_model
 from oddflights.db.runs import FAILED, OK, done_days, finish_run, list_runs, start_run
 from oddflights.db.scores import (
     delete_scores,
@@ -26,6 +25,7 @@ from oddflights.db.scores import (
 )
 from oddflights.flights.raster import pack_many
 from oddflights.receivers import Receiver
+from tests.stub_models import stub_model
 
 DAY = date(2026, 5, 4)
 
@@ -61,22 +61,7 @@ def _setup(engine: Engine, n: int = 6) -> tuple[int, list[int], int]:
         engine, rec.id, DAY, pd.DataFrame(rows, columns=list(FLIGHT_COLUMNS)), pack_many(images)
     )
     ids = list_flights(engine, rec.id, DAY)["flight_id"].tolist()
-    model_id = insert_model(
-        engine,
-        receiver_id=rec.id,
-        train_from=DAY - timedelta(days=3),
-        train_to=DAY - timedelta(days=1),
-        validation_days=[DAY - timedelta(days=1)],
-        config={},
-        raster={"size": 64, "line_width": 1, "range_km": 200.0},
-        metrics={},
-        threshold=0.5,
-        calibration={},
-        versions={},
-        seed=0,
-        status="ready",
-        keras_bytes=None,
-    )
+    model_id = stub_model(engine, rec.id, DAY - timedelta(days=3), DAY - timedelta(days=1))
     return rec.id, ids, model_id
 
 
@@ -108,22 +93,7 @@ def test_replace_scores_is_idempotent_and_per_model(engine: Engine) -> None:
     assert replace_scores(engine, rid, DAY, model, rows) == 6
     stored = score_rows(engine, model, ids)
     assert len(stored) == 6 and stored["tags"].tolist()[2] == ["survey", "off_route"]
-    other = insert_model(
-        engine,
-        receiver_id=rid,
-        train_from=DAY,
-        train_to=DAY,
-        validation_days=[],
-        config={},
-        raster={},
-        metrics={},
-        threshold=0.5,
-        calibration={},
-        versions={},
-        seed=0,
-        status="ready",
-        keras_bytes=None,
-    )
+    other = stub_model(engine, rid, DAY, DAY, validation_days=[], raster={})
     replace_scores(engine, rid, DAY, other, _scores(ids, [0.0] * 6))
     assert scoring_models(engine, rid, DAY) == [other, model]
     pd.testing.assert_frame_equal(score_rows(engine, model, ids), stored)

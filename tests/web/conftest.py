@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 from oddflights.db import open_db
 from oddflights.db.flights import FLIGHT_COLUMNS, list_flights, replace_day_flights
 from oddflights.db.receivers import add_receiver
-from oddflights.db.registry import insert_model
 from oddflights.db.scores import replace_scores
 from oddflights.flights.build import build_flights
 from oddflights.flights.raster import pack_many
@@ -24,6 +23,7 @@ from oddflights.model.registry import train_from_db
 from oddflights.receivers import Receiver
 from oddflights.scoring.score import score_day
 from tests.scoring.simdb import D0, TINY, load, simulation
+from tests.stub_models import stub_model
 
 DAYS = [D0 + timedelta(days=i) for i in range(4)]
 SCORED = DAYS[-1]
@@ -100,22 +100,7 @@ def _flights(start: datetime, n: int) -> pd.DataFrame:
 
 
 def _model(engine: Engine, receiver_id: int) -> int:
-    return insert_model(
-        engine,
-        receiver_id=receiver_id,
-        train_from=date(2026, 5, 1),
-        train_to=date(2026, 5, 3),
-        validation_days=[date(2026, 5, 3)],
-        config={},
-        raster={"size": 64, "line_width": 1, "range_km": 200.0},
-        metrics={},
-        threshold=0.5,
-        calibration={},
-        versions={},
-        seed=1,
-        status="ready",
-        keras_bytes=None,
-    )
+    return stub_model(engine, receiver_id, date(2026, 5, 1), date(2026, 5, 3), seed=1)
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from starlette.testclient import TestClient
 from oddflights.cli import main
 from oddflights.db import DatabaseError, open_db
 from oddflights.db.models import ReceiverRow
-from oddflights.db.registry import insert_model
 from oddflights.db.web_queries import open_readonly
 from oddflights.web.app import create_app
 from oddflights.web.report import nightly_report_path, write_nightly_report
+from tests.stub_models import stub_model
 from tests.web.conftest import SMALL_DAY, UNSCORED, PipelineDb, SmallDb
 
 EXTERNAL = re.compile(r"https?://(?!127\.0\.0\.1[:/])", re.IGNORECASE)
@@ -192,20 +192,12 @@ def test_an_unexpected_error_is_a_plain_500(
     small_db: SmallDb, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stored model whose bytes are not a .keras file: logged, and a plain answer."""
-    broken = insert_model(
+    broken = stub_model(
         small_db.engine,
-        receiver_id=small_db.receiver_id,
-        train_from=date(2026, 5, 1),
-        train_to=date(2026, 5, 2),
-        validation_days=[date(2026, 5, 2)],
-        config={},
-        raster={"size": 64, "line_width": 1, "range_km": 200.0},
-        metrics={},
-        threshold=0.5,
-        calibration={},
-        versions={},
+        small_db.receiver_id,
+        date(2026, 5, 1),
+        date(2026, 5, 2),
         seed=1,
-        status="ready",
         keras_bytes=b"not a keras file",
     )
     engine = open_readonly(small_db.url)
