@@ -37,7 +37,11 @@ FloatArray = npt.NDArray[np.float64]
 RECEIVER = Receiver("bench", lat=52.0, lon=5.0, range_km=200.0, timezone="UTC")
 FIRST_DAY = date(2026, 3, 2)
 NORMAL = "normal"
-METRIC_KEYS = ("roc_auc", "ap", "p_at_k", "recall_at_threshold")
+METRIC_KEYS = ("roc_auc", "ap", "p_at_k", "recall_at_threshold", "precision_at_threshold")
+# Threshold percentiles (of the validation day's combined scores) whose precision and recall
+# on the test day are reported beside the stored threshold's: the trade-off a user sets
+# with ODDFLIGHTS_THRESHOLD_PERCENTILE.
+SWEEP_PERCENTILES = (95.0, 97.0, 98.0, 99.0, 99.5)
 # The seed project's configuration, kept as a baseline: MSE loss, ±10 px shift and flip.
 SEED_CONFIG = {"loss": "mse", "shift_px": 10, "flip": True, "score_fn": "mse"}
 
@@ -245,8 +249,31 @@ def ranking_metrics(
         for kind in sorted(set(k[y])):
             keep = (k == kind) | ~y
             out["per_kind"][kind] = float(roc_auc_score(k[keep] == kind, s[keep]))
-    if flagged is not None and y.any():
-        out["recall_at_threshold"] = float(np.asarray(flagged, dtype=bool)[y].mean())
+    if flagged is not None:
+        f = np.asarray(flagged, dtype=bool)
+        if y.any():
+            out["recall_at_threshold"] = float(f[y].mean())
+        if f.any():
+            out["precision_at_threshold"] = float(y[f].mean())
+    return out
+
+
+def threshold_sweep(
+    val_scores: npt.ArrayLike, test_scores: npt.ArrayLike, kinds: npt.ArrayLike
+) -> dict[str, dict[str, float]]:
+    """For each of SWEEP_PERCENTILES: the threshold at that percentile of ``val_scores``, and
+    the share of test flights it flags, their precision and the recall of the anomalies."""
+    val = np.asarray(val_scores, dtype=np.float64)
+    test = np.asarray(test_scores, dtype=np.float64)
+    y = np.asarray(kinds).astype(str) != NORMAL
+    out = {}
+    for p in SWEEP_PERCENTILES:
+        flagged = test > float(np.percentile(val, p))
+        out[f"{p:g}"] = {
+            "flagged_share": float(flagged.mean()) if len(test) else math.nan,
+            "precision": float(y[flagged].mean()) if flagged.any() else math.nan,
+            "recall": float(flagged[y].mean()) if y.any() else math.nan,
+        }
     return out
 
 
@@ -329,6 +356,7 @@ def run_detector(data: SeedData, split: Split, cfg: QualityConfig) -> dict[str, 
     return {
         "scores": scores,
         "flagged": flagged,
+        "val_scores": _validation_scores(data, model_id),
         "parts": parts,
         "status": result.status,
         "threshold": float(result.threshold),
@@ -336,6 +364,25 @@ def run_detector(data: SeedData, split: Split, cfg: QualityConfig) -> dict[str, 
         "train_seconds": float(result.seconds),
         "val_f1": float(result.metrics["model"]["f1"]),
     }
+
+
+def _validation_scores(data: SeedData, model_id: int) -> FloatArray | None:
+    """The validation day's scores as the stored threshold sees them (combined, or the
+    autoencoder's alone), for the threshold sweep."""
+    from oddflights.db.registry import get_model_row
+    from oddflights.model.registry import load_model
+    from oddflights.scoring.combine import fit_combiner
+    from oddflights.scoring.score import validation_parts
+
+    info, _ = get_model_row(data.engine, model_id)
+    model, _ = load_model(data.engine, model_id)
+    fn = str(info.calibration.get("score_fn") or info.config.get("score_fn") or "bce")
+    parts = validation_parts(data.engine, info, model, fn)
+    if parts is None:
+        return None
+    if str(settings.get("score_combine")) == "ae":
+        return parts[0]
+    return fit_combiner(*parts, 99.0).score(*parts)
 
 
 def run_seed_config(split: Split, cfg: QualityConfig, seed: int) -> dict[str, Any]:
@@ -370,6 +417,8 @@ def evaluate_seed(
         "detector_status": det["status"],
         "baselines": {},
     }
+    if det.get("val_scores") is not None:
+        out["threshold_sweep"] = threshold_sweep(det["val_scores"], det["scores"], kinds)
     say(f"seed {seed}: detector ROC-AUC {out['detector']['roc_auc']:.3f} ({det['status']})")
     if det.get("parts"):
         out["parts"] = {
@@ -401,8 +450,14 @@ def run_quality(
     ]
     names = list(seeds[0]["baselines"])
     part_names = list(seeds[0].get("parts", {}))
+    sweeps = [s["threshold_sweep"] for s in seeds if "threshold_sweep" in s]
+    sweep = {
+        p: {k: _mean(np.array([sw[p][k] for sw in sweeps], dtype=np.float64)) for k in sweeps[0][p]}
+        for p in (sweeps[0] if sweeps else {})
+    }
     return {
         "detector": aggregate([s["detector"] for s in seeds]),
+        "threshold_sweep": sweep,
         "parts": {n: aggregate([s["parts"][n] for s in seeds]) for n in part_names},
         "baselines": {n: aggregate([s["baselines"][n] for s in seeds]) for n in names},
         "seeds": seeds,
@@ -449,3 +504,16 @@ def quality_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             row[kind] = _pm(m["per_kind"].get(kind, math.nan), 0.0)
         rows.append(row)
     return rows
+
+
+def sweep_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per threshold percentile: test-day share flagged, precision, recall (means)."""
+    return [
+        {
+            "percentile": p,
+            "flagged": _pm(m["flagged_share"], 0.0),
+            "precision": _pm(m["precision"], 0.0),
+            "recall": _pm(m["recall"], 0.0),
+        }
+        for p, m in report.get("threshold_sweep", {}).items()
+    ]

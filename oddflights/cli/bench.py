@@ -98,7 +98,13 @@ def quality(
     import dataclasses
 
     from oddflights.bench.baselines import MissingSklearn
-    from oddflights.bench.quality import QualityConfig, quality_rows, run_quality, to_jsonable
+    from oddflights.bench.quality import (
+        QualityConfig,
+        quality_rows,
+        run_quality,
+        sweep_rows,
+        to_jsonable,
+    )
 
     base = QualityConfig.quick() if quick else QualityConfig()
     changes: dict[str, object] = {"baselines": not no_baselines, "first_seed": first_seed}
@@ -136,6 +142,12 @@ def quality(
         "table",
         title=f"Detection quality, mean ± std over {cfg.seeds} seed(s) (test day)",
     )
+    if report.get("threshold_sweep"):
+        emit_rows(
+            sweep_rows(report),
+            "table",
+            title="The detector's threshold at other percentiles of the validation day",
+        )
 
 
 @bench.command()

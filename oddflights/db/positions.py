@@ -136,9 +136,7 @@ def _sqlite_rows(df: pd.DataFrame) -> _SqliteRows:
     per = _SQLITE_ROWS_PER_INSERT
     step = per * width
     full = (n // per) * step
-    return _SqliteRows(
-        per, [flat[k : k + step] for k in range(0, full, step)], tuple(flat[full:])
-    )
+    return _SqliteRows(per, [flat[k : k + step] for k in range(0, full, step)], tuple(flat[full:]))
 
 
 def _sqlite_insert(receiver_id: int, source: str | None, rows: int) -> str:

@@ -182,13 +182,14 @@ def day_tracks(
     return tracks_from_positions(positions, flights)
 
 
-def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Combiner | None:
-    """The Combiner (oddflights.scoring.combine) calibrated on the model's validation day(s):
-    their stored rasters' reconstruction scores and cumulative turns. None when those days'
-    rasters are gone or were redrawn with other settings."""
+def validation_parts(
+    engine: Engine, info: Any, model: Any, fn: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The model's validation day(s) flights' reconstruction scores and cumulative turns (the
+    two parts of the combined score), from their stored rasters; None when those rasters are
+    gone or were redrawn with other settings."""
     from oddflights.db.flights import RasterMismatch, list_flights, read_rasters
     from oddflights.model.score import reconstruct, score_images
-    from oddflights.scoring.combine import fit_combiner
 
     days = list(info.validation_days)
     try:
@@ -200,8 +201,20 @@ def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Combi
     table = pd.concat([list_flights(engine, info.receiver_id, d) for d in days])
     turn = table.set_index("flight_id").loc[rs.flight_ids, "turn_cum_deg"]
     ae = score_images(rs.images, reconstruct(model, rs.images), fn)
+    return np.asarray(ae, dtype=np.float64), turn.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def validation_combiner(engine: Engine, info: Any, model: Any, fn: str) -> Combiner | None:
+    """The Combiner (oddflights.scoring.combine) calibrated on the model's validation day(s):
+    their stored rasters' reconstruction scores and cumulative turns. None when those days'
+    rasters are gone or were redrawn with other settings."""
+    from oddflights.scoring.combine import fit_combiner
+
+    parts = validation_parts(engine, info, model, fn)
+    if parts is None:
+        return None
     percentile = float(info.calibration.get("percentile") or config.get("threshold_percentile"))
-    return fit_combiner(ae, turn.to_numpy(dtype=np.float64, na_value=np.nan), percentile)
+    return fit_combiner(*parts, percentile)
 
 
 def score_day(

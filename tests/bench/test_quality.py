@@ -20,6 +20,7 @@ from oddflights.bench.quality import (
     label_flights,
     quality_rows,
     ranking_metrics,
+    threshold_sweep,
     to_jsonable,
 )
 from oddflights.cli import main
@@ -76,6 +77,13 @@ def test_quick_quality_run_has_the_json_shape_and_a_useful_detector(quick: Any) 
         "off_route",
         "helicopter",
     }
+    # The stored threshold's trade-off at other percentiles: a lower percentile flags more.
+    sweep = quick["threshold_sweep"]
+    assert list(sweep) == ["95", "97", "98", "99", "99.5"]
+    flagged = [sweep[p]["flagged_share"] for p in sweep]
+    recall = [sweep[p]["recall"] for p in sweep]
+    assert flagged == sorted(flagged, reverse=True) and flagged[0] > flagged[-1]
+    assert recall == sorted(recall, reverse=True)
     (seed,) = quick["seeds"]
     assert seed["detector_status"] == "ready"
     assert seed["detector"]["n_anomalies"] >= 7
@@ -109,17 +117,31 @@ def test_ranking_metrics_per_kind_and_recall() -> None:
     assert m["per_kind"]["orbit"] == 1.0
     assert m["per_kind"]["survey"] == pytest.approx(5 / 6)  # above 5 of the 6 normal flights
     assert m["recall_at_threshold"] == pytest.approx(2 / 3)
+    assert m["precision_at_threshold"] == 1.0  # flagged: the two orbits only
     assert m["p_at_k"] == pytest.approx(2 / 3)  # top 3: orbit, orbit, a normal 0.6
+    nothing_flagged = ranking_metrics(scores, kinds, scores > 5.0)
+    assert math.isnan(nothing_flagged["precision_at_threshold"])  # undefined, not 0 or 1
     no_anomalies = ranking_metrics([0.1, 0.2], ["normal", "normal"])
     assert math.isnan(no_anomalies["roc_auc"])
     assert to_jsonable(no_anomalies)["roc_auc"] is None
 
 
+def test_threshold_sweep_counts_flags_precision_and_recall() -> None:
+    val = np.arange(100, dtype=np.float64)  # percentiles 95, 97, ... sit at 94.05, 96.03, ...
+    test = np.array([10.0, 50.0, 95.0, 96.0, 98.0, 99.5])
+    kinds = np.array(["normal", "normal", "normal", "orbit", "survey", "orbit"])
+    sweep = threshold_sweep(val, test, kinds)
+    assert sweep["95"] == {"flagged_share": 4 / 6, "precision": 0.75, "recall": 1.0}
+    assert sweep["99.5"]["flagged_share"] == pytest.approx(1 / 6)  # only 99.5 > 98.505
+    assert sweep["99.5"]["recall"] == pytest.approx(1 / 3)
+
+
 def test_aggregate_gives_means_and_spreads() -> None:
     runs = [
-        {"roc_auc": 0.9, "ap": 0.5, "p_at_k": 0.4, "recall_at_threshold": 0.2, "per_kind": {}},
-        {"roc_auc": 1.0, "ap": 0.7, "p_at_k": 0.6, "recall_at_threshold": 0.4, "per_kind": {}},
+        {"roc_auc": 0.9, "ap": 0.5, "p_at_k": 0.4, "recall_at_threshold": 0.2},
+        {"roc_auc": 1.0, "ap": 0.7, "p_at_k": 0.6, "recall_at_threshold": 0.4},
     ]
+    runs[0]["precision_at_threshold"], runs[1]["precision_at_threshold"] = 1.0, math.nan
     runs[0]["per_kind"] = {"orbit": 1.0}
     runs[1]["per_kind"] = {"orbit": 0.8, "survey": 0.6}
     agg = aggregate(runs)
@@ -127,6 +149,8 @@ def test_aggregate_gives_means_and_spreads() -> None:
     assert agg["roc_auc_std"] == pytest.approx(np.std([0.9, 1.0], ddof=1))
     assert agg["per_kind"] == pytest.approx({"orbit": 0.9, "survey": 0.6})
     assert agg["per_kind_std"]["survey"] == 0.0
+    # A seed where nothing was flagged has no precision: the mean is over the others.
+    assert agg["precision_at_threshold"] == 1.0
 
 
 def test_labels_match_flights_by_aircraft_and_time_overlap() -> None:
