@@ -26,7 +26,7 @@ class Calibration:
 
 
 def calibrate_threshold(
-    scores: ArrayLike, percentile: float = 99.5, score_fn: str = "bce"
+    scores: ArrayLike, percentile: float = 98.0, score_fn: str = "bce"
 ) -> Calibration:
     """The ``percentile``-th score of the validation flights, with quantiles for context.
 

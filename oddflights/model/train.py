@@ -46,7 +46,7 @@ class TrainConfig:
     flip: bool = False
     pos_weight: float = 0.0  # weighted_bce only; 0: inverse lit share of the training images
     score_fn: str = "bce"
-    threshold_percentile: float = 99.5
+    threshold_percentile: float = 98.0
     seed: int = 0
 
     def __post_init__(self) -> None:
