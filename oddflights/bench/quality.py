@@ -382,6 +382,7 @@ def _validation_scores(data: SeedData, model_id: int) -> FloatArray | None:
         return None
     if str(settings.get("score_combine")) == "ae":
         return parts[0]
+    # The scales do not depend on the percentile (only the threshold does, unused here).
     return fit_combiner(*parts, 99.0).score(*parts)
 
 

@@ -359,9 +359,6 @@ def read_positions(
         return _frame([], wanted, sqlite)
     df = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
     del chunks
-    for name in wanted:
-        if name in _TEXTS or name == "onground":
-            df[name] = df[name].astype(object)
     if df.empty:
         return df
     codes, _ = pd.factorize(df["icao24"], sort=True)
@@ -400,9 +397,9 @@ def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.Da
         elif name == "onground":
             known = col != None  # noqa: E711  (element-wise comparison with None)
             col[known] = col[known].astype(bool)
-            data[name] = col
+            data[name] = pd.Series(col, dtype=object)
         else:
-            # An explicit object Series: pandas would otherwise infer its string dtype and
-            # later casts back to objects would make one string object per row again.
+            # An explicit object Series: pandas would otherwise infer its string dtype, and a
+            # cast back to objects would make one string object per row again.
             data[name] = pd.Series(_interned(col), dtype=object)
     return pd.DataFrame(data)

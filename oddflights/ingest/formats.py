@@ -109,8 +109,3 @@ def is_gzip_file(path: str | Path) -> bool:
             return f.read(2) == GZIP_MAGIC
     except OSError:
         return False
-
-
-def is_gzip(stream: IO[bytes]) -> bool:
-    """Whether a stream from open_input is being decompressed."""
-    return isinstance(getattr(stream, "raw", None), gzip.GzipFile)

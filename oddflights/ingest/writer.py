@@ -69,7 +69,7 @@ def store_checked(
         raise ValueError(f"receiver {receiver.name!r} has no database id")
     counts = (
         write_prepared(engine, checked.prepared)
-        if checked.prepared is not None and checked.prepared.source == source
+        if checked.prepared is not None
         else write_positions(engine, receiver.id, checked.valid, source)
     )
     summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
@@ -81,23 +81,6 @@ def store_checked(
         if rejects_file is not None:
             write_rejects(rejects, rejects_file)
     return summary
-
-
-def store_chunk(
-    engine: Engine,
-    receiver: Receiver,
-    chunk: ParsedChunk,
-    *,
-    source: str,
-    now: datetime,
-    max_range_km: float | None = None,
-    rejects_file: IO[str] | None = None,
-) -> IngestSummary:
-    """Validate one chunk, write its valid positions (one transaction) and count the rest."""
-    if receiver.id is None:
-        raise ValueError(f"receiver {receiver.name!r} has no database id")
-    checked = check_chunk(receiver, chunk, now=now, max_range_km=max_range_km)
-    return store_checked(engine, receiver, checked, source=source, rejects_file=rejects_file)
 
 
 def ingest_chunks(
@@ -113,60 +96,46 @@ def ingest_chunks(
     """Validate and store every chunk, committing each on its own (reruns skip stored rows).
 
     ``now`` (default: the current time) bounds timestamps from the future. A lazy ``chunks``
-    (a stream being parsed) is parsed and validated in a background thread while the previous
-    chunk is written; chunks are still written one at a time, in order.
+    (a stream being parsed) goes through two background threads: one parses and validates a
+    chunk while the other converts the one before it for the database and this thread writes
+    the one before that. Chunks are still written one at a time, in order.
     """
+    t0 = time.perf_counter()
+    total = IngestSummary()
+    dialect = engine.dialect.name
+    lazy = not isinstance(chunks, Sequence)
 
     def checked() -> Iterator[CheckedChunk]:
         for chunk in chunks:
             at = now if now is not None else datetime.now(UTC)
             yield check_chunk(receiver, chunk, now=at)
 
-    return ingest_checked(
-        engine,
-        receiver,
-        checked(),
-        source=source,
-        rejects_file=rejects_file,
-        progress=progress,
-        lazy=not isinstance(chunks, Sequence),
-    )
-
-
-def ingest_checked(
-    engine: Engine,
-    receiver: Receiver,
-    items: Iterable[CheckedChunk],
-    *,
-    source: str,
-    rejects_file: IO[str] | None = None,
-    progress: Callable[[ParsedChunk], None] | None = None,
-    lazy: bool = True,
-) -> IngestSummary:
-    """Store checked chunks in order, each in its own transaction. With ``lazy`` (items still
-    being produced), producing and converting the next chunk for the database happen in a
-    background thread while the previous one is written."""
-    t0 = time.perf_counter()
-    total = IngestSummary()
-    dialect = engine.dialect.name
-
-    # Two stages of background threads: parsing a chunk, converting the one before it for the
-    # database, and writing the one before that all run at once.
-    source_items = prefetch(items, depth=1) if lazy else items
-
-    def prepared() -> Iterator[CheckedChunk]:
-        for item in source_items:
-            if item.prepared is None and receiver.id is not None and len(item.valid):
+    def prepared(items: Iterable[CheckedChunk]) -> Iterator[CheckedChunk]:
+        for item in items:
+            if receiver.id is not None and len(item.valid):
                 ready = prepare_positions(dialect, receiver.id, item.valid, source)
                 item = dataclasses.replace(item, prepared=ready)
             yield item
 
-    stream = prefetch(prepared()) if lazy else prepared()
-    for item in stream:
-        total = total + store_checked(
-            engine, receiver, item, source=source, rejects_file=rejects_file
-        )
-        if progress is not None:
-            progress(item.chunk)
+    stages: list[Iterator[CheckedChunk]] = []
+    if lazy:
+        stages.append(prefetch(checked(), depth=1))
+        stages.append(prefetch(prepared(stages[0])))
+    else:
+        stages.append(prepared(checked()))
+    try:
+        for item in stages[-1]:
+            total = total + store_checked(
+                engine, receiver, item, source=source, rejects_file=rejects_file
+            )
+            if progress is not None:
+                progress(item.chunk)
+    finally:
+        # Last stage first: each close stops that stage's thread, which is the only reader of
+        # the stage before it. Without this, a stage would outlive an error until collected.
+        for stage in reversed(stages):
+            close = getattr(stage, "close", None)
+            if close is not None:
+                close()
     total.seconds = time.perf_counter() - t0
     return total

@@ -39,16 +39,11 @@ class Tracks:
     def take(self, flight_ids: npt.ArrayLike) -> Tracks:
         """The tracks of ``flight_ids``, in that order (no points for an unknown flight)."""
         where = self.index()
-        pos = [where.get(int(f), -1) for f in np.asarray(flight_ids)]
-        starts = np.array([self.offsets[p] if p >= 0 else 0 for p in pos], dtype=np.int64)
-        counts = np.array(
-            [self.offsets[p + 1] - self.offsets[p] if p >= 0 else 0 for p in pos], dtype=np.int64
-        )
-        rows = (
-            np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
-            if len(pos)
-            else np.zeros(0, dtype=np.int64)
-        ).astype(np.int64)
+        pos = np.array([where.get(int(f), -1) for f in np.asarray(flight_ids)], dtype=np.int64)
+        known = pos >= 0
+        starts = np.where(known, self.offsets[np.maximum(pos, 0)], 0)
+        counts = np.where(known, self.offsets[np.maximum(pos, 0) + 1] - starts, 0)
+        rows = _gather(starts, counts)
         return Tracks(
             flight_ids=np.asarray(flight_ids, dtype=np.int64),
             offsets=np.r_[0, np.cumsum(counts)].astype(np.int64),
@@ -58,6 +53,15 @@ class Tracks:
             altitude_ft=self.altitude_ft[rows],
             groundspeed_kt=self.groundspeed_kt[rows],
         )
+
+
+def _gather(starts: IntArray, counts: IntArray) -> IntArray:
+    """Row indices of the runs ``starts[i] : starts[i] + counts[i]``, one after another."""
+    counts = np.asarray(counts, dtype=np.int64)
+    before = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(
+        int(counts.sum()), dtype=np.int64
+    )
 
 
 def empty_tracks() -> Tracks:
@@ -97,9 +101,7 @@ def tracks_from_build(built: FlightSet, flights: pd.DataFrame) -> Tracks:
     rows_of = matched["row"].to_numpy(dtype=np.int64)
     counts = offsets[rows_of + 1] - offsets[rows_of]
     # The points of the matched flights, in flight id order, taken once from each column.
-    take = np.repeat(offsets[rows_of] - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(
-        int(counts.sum())
-    )
+    take = _gather(offsets[rows_of], counts)
     pts = built.points
     return Tracks(
         flight_ids=matched["flight_id"].to_numpy(dtype=np.int64),

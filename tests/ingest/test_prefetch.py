@@ -53,3 +53,35 @@ def test_stopping_early_stops_the_producer() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
         next(prefetch(iter([1]), depth=0))
+
+
+def test_an_ingest_that_fails_midway_leaves_no_thread_behind(tmp_path) -> None:
+    """Both background stages of a file ingest stop when the writing side fails."""
+    from oddflights.db import open_db
+    from oddflights.db.receivers import add_receiver
+    from oddflights.ingest.types import ParsedChunk
+    from oddflights.ingest.writer import ingest_chunks
+    from oddflights.simulate import SimConfig, simulate
+    from tests.ingest.helpers import DAY, LAT, LON, receiver
+
+    engine = open_db(f"sqlite:///{tmp_path / 'fail.db'}")
+    try:
+        rec = add_receiver(engine, receiver("fail"))
+        sim = simulate(SimConfig(lat=LAT, lon=LON, days=1, flights_per_day=3, start_day=DAY))
+        parts = [sim.positions.iloc[i::5].reset_index(drop=True) for i in range(5)]
+
+        def chunks() -> Iterator[ParsedChunk]:
+            for part in parts:
+                yield ParsedChunk(part)
+
+        def progress(_chunk: ParsedChunk) -> None:
+            raise RuntimeError("disk full")
+
+        with pytest.raises(RuntimeError, match="disk full") as failure:
+            ingest_chunks(engine, rec, chunks(), source="test", progress=progress)
+        # The traceback (kept, as a logger or a CLI keeps it) holds the ingest's frame: the
+        # stages must have been stopped explicitly, not by their collection.
+        assert failure.tb is not None
+        assert not any(t.name == "oddflights-prefetch" for t in threading.enumerate())
+    finally:
+        engine.dispose()
