@@ -165,7 +165,8 @@ def ingest(
         raise CliError(message) from None
     for path in paths:
         if path != "-" and not Path(path).is_file():
-            raise CliError(f"no such file: {path}")
+            what = "not a file" if Path(path).exists() else "no such file"
+            raise CliError(f"{what}: {path}")
     engine = open_engine(db_url)
     try:
         receiver = get_receiver(engine, receiver_name)

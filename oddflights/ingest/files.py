@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import IO
 
 from sqlalchemy.engine import Engine
 
-from oddflights.ingest.formats import open_input, parse_input
+from oddflights.ingest.formats import FormatError, open_input, parse_input
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk, ParseOptions
 from oddflights.ingest.writer import ingest_chunks
@@ -30,14 +32,22 @@ def ingest_input(
 ) -> IngestSummary:
     """Ingest ``path`` (``-``: stdin) in format ``fmt`` (``auto``: sniffed). The next chunk
     is parsed, validated and converted in a background thread while the previous one is
-    written. FormatError says what is wrong with the input."""
+    written. FormatError says what is wrong with the input, including compressed input that is
+    cut short or damaged (the chunks before the damage stay stored: a rerun of the repaired
+    file adds only the rest)."""
     with open_input(str(path)) as stream:
-        return ingest_chunks(
-            engine,
-            receiver,
-            parse_input(stream, fmt, options),
-            source=source,
-            now=now,
-            rejects_file=rejects_file,
-            progress=progress,
-        )
+        try:
+            return ingest_chunks(
+                engine,
+                receiver,
+                parse_input(stream, fmt, options),
+                source=source,
+                now=now,
+                rejects_file=rejects_file,
+                progress=progress,
+            )
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise FormatError(
+                f"{path}: the compressed data is cut short or damaged ({exc}); the positions "
+                "before that point are stored"
+            ) from None

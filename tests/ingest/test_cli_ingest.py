@@ -125,6 +125,38 @@ def test_truncated_prefix_then_whole_file_gives_the_same_rows(db_url: str, tmp_p
     assert_same_positions(stored(db_url), sim_positions())
 
 
+@pytest.mark.parametrize("damage", ["cut", "corrupt"])
+def test_damaged_gzip_is_a_clear_error_and_the_repaired_file_completes_it(
+    db_url: str, tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_receiver(db_url)
+    monkeypatch.setenv("ODDFLIGHTS_INGEST_CHUNK_LINES", "500")  # chunks stored before the damage
+    data = gzip.compress(sbs_bytes())
+    bad = tmp_path / "day.sbs.gz"
+    if damage == "cut":
+        bad.write_bytes(data[: len(data) // 2])
+    else:  # bytes in the middle of the deflate stream overwritten
+        middle = len(data) // 2
+        bad.write_bytes(data[:middle] + bytes(64) + data[middle + 64 :])
+    code, out, err = run("ingest", str(bad), "--receiver", "roof", "--db", db_url)
+    assert code == 2, out + err
+    assert "cut short or damaged" in err and str(bad) in err
+    assert "Traceback" not in out + err
+    kept = len(stored(db_url))
+    assert kept > 0  # the chunks before the damage were committed
+    whole = tmp_path / "whole.sbs.gz"
+    whole.write_bytes(data)
+    rest = ingest_json(db_url, str(whole))
+    assert rest["duplicates"] == kept and kept + rest["accepted"] == len(sim_positions())
+    assert_same_positions(stored(db_url), sim_positions())
+
+
+def test_a_directory_is_not_a_file(db_url: str, tmp_path: Path) -> None:
+    add_receiver(db_url)
+    code, _, err = run("ingest", str(tmp_path), "--receiver", "roof", "--db", db_url)
+    assert code == 2 and f"not a file: {tmp_path}" in err
+
+
 def test_killed_ingest_reruns_to_exactly_the_same_rows(db_url: str, tmp_path: Path) -> None:
     add_receiver(db_url)
     big = tmp_path / "big.sbs"
