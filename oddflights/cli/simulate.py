@@ -54,6 +54,12 @@ def _parse_day(text: str | None, days: int) -> dt.date:
     "AVR text or Beast binary (counters from midnight UTC of each file's day).",
 )
 @click.option("--faults", is_flag=True, help="Add duplicates, position jumps and corrupt lines.")
+@click.option(
+    "--day-variation",
+    is_flag=True,
+    help="Make days differ as real ones do: runway direction flips, outages, blocked sectors "
+    "or shorter range, thinner weekends, rare routes. Each day's plan goes into labels.json.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(
     outdir: Path,
@@ -67,12 +73,15 @@ def simulate(
     start_day: str | None,
     fmt: str,
     faults: bool,
+    day_variation: bool,
     as_json: bool,
 ) -> None:
     """Simulate a receiver's traffic, with labelled anomalies, into OUTDIR.
 
     Writes receiver.json, labels.json (every flight and its kind) and one positions file
-    per UTC day. The same options always give the same bytes.
+    per UTC day. The same options always give the same bytes. With --day-variation,
+    labels.json is an object: "flights" (as above, each with its rare-route "variant"),
+    "days" (each day's plan) and "rare_airway".
 
     Example: oddflights simulate ./sim --days 3 --flights-per-day 200
     """
@@ -91,6 +100,7 @@ def simulate(
             seed=seed,
             anomaly_share=float(config.get("sim_anomaly_share")),
             faults=faults,
+            day_variation=day_variation,
         )
         sim = run(cfg)
         paths = write_simulation(sim, outdir, fmt)
@@ -100,7 +110,7 @@ def simulate(
         raise CliError(f"cannot write to {outdir}: {exc.strerror or exc}") from None
 
     kinds = Counter(k for k in sim.labels["kind"] if k != "normal")
-    summary = {
+    summary: dict[str, object] = {
         "outdir": str(outdir),
         "files": [str(p) for p in paths],
         "days": days,
@@ -108,7 +118,19 @@ def simulate(
         "flights": len(sim.labels),
         "positions": len(sim.positions),
         "anomalies": dict(sorted(kinds.items())),
+        "day_variation": day_variation,
     }
+    varied: dict[str, int] = {}
+    if day_variation:
+        varied = {
+            "weekend": sum(p.weekend for p in sim.days),
+            "runway_flipped": sum(p.flipped for p in sim.days),
+            "outage": sum(p.outage is not None for p in sim.days),
+            "blocked_sector": sum(p.coverage == "blocked_sector" for p in sim.days),
+            "reduced_range": sum(p.coverage == "reduced_range" for p in sim.days),
+            "rare_routes": sum(any(p.rare_routes.values()) for p in sim.days),
+        }
+        summary["varied_days"] = varied
     if as_json:
         emit_json(summary)
         return
@@ -116,6 +138,12 @@ def simulate(
         f"Wrote {len(paths)} files to {outdir}: {len(sim.labels)} flights, "
         f"{len(sim.positions):,} positions over {days} day(s) from {cfg.start_day}."
     )
+    if varied:
+        click.echo(
+            "Days: "
+            + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in varied.items())
+            + " (plans in labels.json)."
+        )
     if kinds:
         click.echo("Anomalies: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     else:

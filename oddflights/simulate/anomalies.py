@@ -17,7 +17,7 @@ from oddflights.simulate.normal import (
     to_go_km,
 )
 from oddflights.simulate.path import PathBuilder, Plan, grid_for, knots, plan_from
-from oddflights.simulate.world import World, clearance_km, unit
+from oddflights.simulate.world import Airway, World, clearance_km, unit
 
 KINDS: tuple[str, ...] = (
     "holding",
@@ -202,11 +202,16 @@ _LINE_TRIES = 60
 
 
 @lru_cache(maxsize=8)
-def _route_segments(world: World) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    return tuple(world.route_segments())
+def _route_segments(
+    world: World, avoid: tuple[Airway, ...] = ()
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    extra = [(np.asarray(aw.a), np.asarray(aw.b)) for aw in avoid]
+    return tuple(world.route_segments() + extra)
 
 
-def _clear_line(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _clear_line(
+    world: World, rng: np.random.Generator, avoid: tuple[Airway, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """A random straight stretch that keeps clear of every route: the first of up to
     _LINE_TRIES random chords whose longest clear run reaches OFF_ROUTE_MIN_KM, else the
     longest found.
@@ -214,7 +219,7 @@ def _clear_line(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.
     Each off-route flight draws its own line: were they all on one line, the anomalies on
     training days would teach a model that this line is normal.
     """
-    segs = list(_route_segments(world))
+    segs = list(_route_segments(world, avoid))
     edge = 0.95 * world.edge_km
     best: tuple[float, np.ndarray, np.ndarray] = (-1.0, np.zeros(2), np.zeros(2))
     for _ in range(_LINE_TRIES):
@@ -240,12 +245,12 @@ def _clear_line(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return best[1], best[2]
 
 
-def off_route(world: World, rng: np.random.Generator) -> Plan:
+def off_route(world: World, rng: np.random.Generator, avoid: tuple[Airway, ...] = ()) -> Plan:
     """A straight flight at altitude on its own random line where no airway or airport path
-    runs."""
+    runs (nor any of the airways in ``avoid``)."""
     # A child generator (spawning draws nothing from ``rng``), so that the flights that follow
     # are the same however many tries the line takes.
-    a, b = _clear_line(world, rng.spawn(1)[0])
+    a, b = _clear_line(world, rng.spawn(1)[0], avoid)
     if rng.random() < 0.5:
         a, b = b, a
     level, speed = cruise(rng)
@@ -260,14 +265,16 @@ def build(
     heading_deg: float,
     rng: np.random.Generator,
     world_seed: int,
+    avoid: tuple[Airway, ...] = (),
 ) -> Plan:
     """The plan of one anomaly of ``kind`` (``world_seed`` is no longer used: every random
-    choice comes from ``rng``; it stays for callers)."""
+    choice comes from ``rng``; it stays for callers). Off-route flights also keep clear of
+    the airways in ``avoid``."""
     with_runway: dict[str, Callable[..., Plan]] = {"holding": holding, "go_around": go_around}
     if kind in with_runway:
         return with_runway[kind](world, airport, heading_deg, rng)
     if kind == "off_route":
-        return off_route(world, rng)
+        return off_route(world, rng, avoid)
     alone: dict[str, Callable[[World, np.random.Generator], Plan]] = {
         "orbit": orbit,
         "survey": survey,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from oddflights.simulate.path import PathBuilder, Plan, climb, grid_for, knots, plan_from, reverse
-from oddflights.simulate.world import World, unit
+from oddflights.simulate.world import Airway, World, unit
 
 # Turn radii (km): at the speeds flown there these keep turns at or below ~2.5 °/s.
 LOW_TURN_KM = 3.5
@@ -28,7 +28,11 @@ def cruise(rng: np.random.Generator) -> tuple[float, float]:
 
 def overflight(world: World, rng: np.random.Generator) -> Plan:
     """A straight crossing along one airway at a cruise level."""
-    aw = world.airways[int(rng.integers(len(world.airways)))]
+    return along_airway(world.airways[int(rng.integers(len(world.airways)))], rng)
+
+
+def along_airway(aw: Airway, rng: np.random.Generator) -> Plan:
+    """A straight crossing along ``aw``, either way, at a cruise level."""
     off = _lateral(rng)
     a, b = aw.point(0.0, off), aw.point(aw.length, off)
     if rng.random() < 0.5:

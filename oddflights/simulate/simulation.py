@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -11,12 +12,15 @@ import pandas as pd
 import pyarrow as pa
 
 from oddflights.columns import POSITION_COLUMNS
-from oddflights.simulate import anomalies, normal, schedule
+from oddflights.simulate import anomalies, days, normal, rare, schedule
+from oddflights.simulate.days import DayOverride, DayPlan
 from oddflights.simulate.path import Plan
 from oddflights.simulate.sampling import Track, add_noise, fault_rows, sample, visible
-from oddflights.simulate.world import World, build_world, to_latlon
+from oddflights.simulate.world import Airway, World, build_world, to_latlon
 
-LABEL_COLUMNS = ("icao24", "callsign", "start", "end", "kind", "n_points")
+# ``variant`` names the rare route a normal flight took (None for the usual routes).
+LABEL_COLUMNS = ("icao24", "callsign", "start", "end", "kind", "n_points", "variant")
+NORMAL_KINDS = ("overflight", "departure", "arrival")
 # Shares of normal traffic; the rest of each airport's traffic splits evenly.
 OVERFLIGHT_SHARE = 0.45
 # A flight heard for fewer reports than this is not a flight worth labelling.
@@ -41,6 +45,12 @@ class SimConfig:
     seed: int = 0
     anomaly_share: float = 0.02
     faults: bool = False
+    # Days that differ as real ones do (runway direction, coverage, weekends, rare routes);
+    # off, the simulation is the same, byte for byte, as before the option existed.
+    day_variation: bool = False
+    # Parts of given days' plans forced (with day_variation), e.g. a day in the reversed
+    # runway configuration: {date(2026, 3, 16): DayOverride(runway="reversed")}.
+    day_overrides: Mapping[dt.date, DayOverride] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,6 +68,10 @@ class SimConfig:
                 f"anomaly_share must be 0..1, not {self.anomaly_share}",
             ),
         ]
+        if self.day_overrides and not self.day_variation:
+            checks.append((False, "day_overrides need day_variation"))
+        for day, override in self.day_overrides.items():
+            checks += [(False, f"day override for {day}: {p}") for p in override.problems()]
         for ok, message in checks:
             if not ok:
                 raise SimulationError(message)
@@ -69,16 +83,37 @@ class SimConfig:
 
 @dataclass
 class Simulation:
-    """Simulated positions (``POSITION_COLUMNS``, sorted by ts) and one label per flight."""
+    """Simulated positions (``POSITION_COLUMNS``, sorted by ts), one label per flight and,
+    with day variation, the plan of each day and the airway flown on some days only."""
 
     positions: pd.DataFrame
     labels: pd.DataFrame
     config: SimConfig
+    days: list[DayPlan] = field(default_factory=list)
+    rare_airway: Airway | None = None
 
 
 def world_for(config: SimConfig) -> World:
     """The airspace a configuration simulates (the same for every day)."""
     return build_world(config.lat, config.lon, config.range_km, config.seed)
+
+
+def day_plan(config: SimConfig, day: dt.date) -> DayPlan:
+    """The plan of ``day`` (a local calendar day) under ``config``'s seed, place and
+    overrides, whether or not ``config`` simulates that day. Cheap: no traffic is flown."""
+    return days.draw_day(
+        world_for(config),
+        config.seed,
+        day,
+        ZoneInfo(config.timezone),
+        config.flights_per_day,
+        config.day_overrides.get(day),
+    )
+
+
+def day_plans(config: SimConfig) -> list[DayPlan]:
+    """The plan of every day ``config`` simulates (as if ``day_variation`` were on)."""
+    return [day_plan(config, config.start_day + dt.timedelta(days=d)) for d in range(config.days)]
 
 
 def anomaly_counts(config: SimConfig) -> list[int]:
@@ -96,6 +131,22 @@ def anomaly_counts(config: SimConfig) -> list[int]:
     return [base + (1 if d < extra else 0) for d in range(config.days)]
 
 
+def varied_anomaly_counts(config: SimConfig, flights: list[int]) -> list[int]:
+    """How many anomalies each day of ``flights`` flights gets: the same total rule as
+    :func:`anomaly_counts`, spread in proportion to each day's traffic."""
+    total_flights = sum(flights)
+    total = round(config.anomaly_share * total_flights)
+    if config.anomaly_share > 0 and total_flights >= 200:
+        total = max(total, len(anomalies.KINDS))
+    total = min(total, total_flights)
+    exact = total * np.asarray(flights, dtype=float) / total_flights
+    counts = np.floor(exact).astype(int)
+    # largest remainders first; ties go to the earlier day
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: total - int(counts.sum())]] += 1
+    return [int(c) for c in np.minimum(counts, flights)]
+
+
 @dataclass
 class _Flight:
     kind: str
@@ -103,6 +154,7 @@ class _Flight:
     callsign: str
     squawk: str
     track: Track
+    variant: str | None = None
 
 
 def _day_flights(
@@ -155,6 +207,86 @@ def _day_flights(
     return flights
 
 
+def _varied_day_flights(
+    config: SimConfig,
+    world: World,
+    plan: DayPlan,
+    rare_aw: Airway,
+    n_anomalies: int,
+    first_kind: int,
+) -> list[_Flight]:
+    """The flights of one day as ``plan`` has it: its volume, runway directions (by each
+    flight's start time) and rare routes."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 8, plan.day.toordinal()]))
+    zone = ZoneInfo(config.timezone)
+    n_normal = plan.flights - n_anomalies
+    normal_kinds = rng.choice(
+        list(NORMAL_KINDS),
+        size=n_normal,
+        p=[OVERFLIGHT_SHARE, (1 - OVERFLIGHT_SHARE) / 2, (1 - OVERFLIGHT_SHARE) / 2],
+    )
+    odd = [anomalies.KINDS[(first_kind + i) % len(anomalies.KINDS)] for i in range(n_anomalies)]
+    kinds = [str(k) for k in normal_kinds] + odd
+    # Rare routes take the place of usual flights: the rare airway and diversions of
+    # overflights, positioning flights of departures (of any normal flight on a tiny day).
+    variants: list[str | None] = [None] * len(kinds)
+    for route, source in (
+        ("rare_airway", "overflight"),
+        ("diversion", "overflight"),
+        ("positioning", "departure"),
+    ):
+        free = [i for i in range(n_normal) if variants[i] is None]
+        pool = [i for i in free if kinds[i] == source]
+        pool = pool if len(pool) >= plan.rare_routes[route] else free
+        n = min(plan.rare_routes[route], len(pool))
+        for i in rng.choice(pool, size=n, replace=False) if n else []:
+            variants[int(i)] = route
+
+    daylight = np.array([k in anomalies.DAYLIGHT_KINDS for k in kinds], dtype=bool)
+    starts = schedule.start_times_ms(plan.day, zone, daylight, rng)
+    light = np.array([k in {"orbit", "survey", "glider", "helicopter"} for k in kinds])
+    airline_calls = schedule.airline_callsigns(len(kinds), rng)
+    reg_calls = schedule.registrations(len(kinds), rng)
+    codes = schedule.squawks(len(kinds), rng)
+    weights = np.array([ap.weight for ap in world.airports])
+    airports = rng.choice(len(world.airports), size=len(kinds), p=weights / weights.sum())
+    n_ap = len(world.airports)
+
+    flights = []
+    for i, kind in enumerate(kinds):
+        ap, start = int(airports[i]), int(starts[i])
+        heading = plan.heading_deg(ap, start)
+        variant = variants[i]
+        plan_: Plan
+        if variant == "rare_airway":
+            plan_ = normal.along_airway(rare_aw, rng)
+        elif variant == "diversion":
+            plan_ = rare.diversion(world, ap, heading, rng)
+        elif variant == "positioning" and n_ap > 1:
+            dest = (ap + 1 + int(rng.integers(n_ap - 1))) % n_ap
+            plan_ = rare.positioning(world, ap, dest, heading, plan.heading_deg(dest, start), rng)
+        elif kind == "overflight":
+            plan_ = normal.overflight(world, rng)
+        elif kind == "arrival":
+            plan_ = normal.arrival(world, ap, heading, rng)
+        elif kind in NORMAL_KINDS:
+            plan_ = normal.departure(world, ap, heading, rng)
+        else:
+            # Off-route anomalies keep clear of the rare airway too: on its days it is a route.
+            plan_ = anomalies.build(kind, world, ap, heading, rng, config.seed, (rare_aw,))
+        flights.append(
+            _Flight(
+                kind="normal" if kind in NORMAL_KINDS else kind,
+                start_ms=start,
+                callsign=reg_calls[i] if light[i] else airline_calls[i],
+                squawk="7000" if light[i] else codes[i],
+                track=sample(plan_, rng),
+                variant=variant,
+            )
+        )
+    return flights
+
+
 def _geographic(
     x: np.ndarray, y: np.ndarray, heading: np.ndarray, lat0: float, lon0: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,11 +302,20 @@ def _geographic(
 def simulate(config: SimConfig) -> Simulation:
     """Simulate ``config.days`` of traffic around the receiver, with labelled anomalies."""
     world = world_for(config)
-    counts = anomaly_counts(config)
     flights: list[_Flight] = []
-    for d in range(config.days):
-        day = config.start_day + dt.timedelta(days=d)
-        flights += _day_flights(config, world, day, counts[d], sum(counts[:d]))
+    plans: list[DayPlan] = []
+    rare_aw: Airway | None = None
+    if config.day_variation:
+        plans = day_plans(config)
+        rare_aw = rare.rare_airway(world, config.seed)
+        counts = varied_anomaly_counts(config, [p.flights for p in plans])
+        for d, plan in enumerate(plans):
+            flights += _varied_day_flights(config, world, plan, rare_aw, counts[d], sum(counts[:d]))
+    else:
+        counts = anomaly_counts(config)
+        for d in range(config.days):
+            day = config.start_day + dt.timedelta(days=d)
+            flights += _day_flights(config, world, day, counts[d], sum(counts[:d]))
 
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 3]))
     addresses = schedule.unique_addresses(rng.integers(0x300000, 0x500000, len(flights)))
@@ -186,6 +327,9 @@ def simulate(config: SimConfig) -> Simulation:
 
     x, y, alt = cat("x"), cat("y"), cat("altitude_ft")
     keep = visible(x, y, alt, world.edge_km)
+    if plans:
+        at_ms = np.array([f.start_ms for f in flights], dtype=np.int64)[owner] + cat("t_ms")
+        keep &= days.heard(plans, at_ms, x, y, alt, world.edge_km)
     n_kept = np.bincount(owner[keep], minlength=len(flights))
     keep &= (n_kept >= MIN_POINTS)[owner]
     owner, x, y, alt = owner[keep], x[keep], y[keep], alt[keep]
@@ -229,7 +373,9 @@ def simulate(config: SimConfig) -> Simulation:
         },
         columns=list(POSITION_COLUMNS),
     )
-    return Simulation(positions=positions, labels=labels, config=config)
+    return Simulation(
+        positions=positions, labels=labels, config=config, days=plans, rare_airway=rare_aw
+    )
 
 
 def _strings(values: list[str], index: pa.Array) -> pd.Series:
@@ -254,6 +400,7 @@ def _labels(
             "end": pd.to_datetime(last[heard], unit="ms", utc=True).as_unit("ns"),
             "kind": [flights[i].kind for i in heard],
             "n_points": n[heard].astype(np.int64),
+            "variant": pd.Series([flights[i].variant for i in heard], dtype=object),
         },
         columns=list(LABEL_COLUMNS),
     )

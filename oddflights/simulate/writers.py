@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,12 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from oddflights.columns import TABLE_COLUMNS
-from oddflights.simulate.simulation import Simulation
+from oddflights.simulate.simulation import LABEL_COLUMNS, Simulation
+from oddflights.simulate.world import to_latlon
 
 FORMATS = ("table", "sbs", "raw", "avr", "beast")
 # Mode S formats: DF17 frames; AVR and Beast times count from midnight UTC of the file's day,
 # so ingest them with --start-time YYYY-MM-DDT00:00:00Z.
 _MODES_SUFFIX = {"raw": "raw.csv", "avr": "avr", "beast": "beast"}
+_LABEL_KEYS = list(LABEL_COLUMNS)
 # Share of written lines that are corrupted when the simulation has faults.
 CORRUPT_SHARE = 0.001
 
@@ -186,11 +189,15 @@ def _write_lines(path: Path, lines: pa.Array, eol: str, header: str | None = Non
 
 
 def _labels_json(sim: Simulation) -> str:
+    """The flights' labels as a JSON list; with day variation, an object holding that list
+    (``flights``, each with its ``variant``), the plan of each day (``days``) and the rare
+    airway."""
+
     def iso(ts: pd.Series) -> list[str]:
         return [t[:-3] + "Z" for t in ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")]
 
     labels = sim.labels
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "icao24": icao,
             "callsign": None if pd.isna(call) else call,
@@ -209,7 +216,41 @@ def _labels_json(sim: Simulation) -> str:
             strict=True,
         )
     ]
-    return json.dumps(records, sort_keys=True, indent=1) + "\n"
+    if not sim.config.day_variation:
+        return json.dumps(records, sort_keys=True, indent=1) + "\n"
+    for record, variant in zip(records, labels["variant"], strict=True):
+        record["variant"] = variant
+    doc: dict[str, Any] = {
+        "flights": records,
+        "days": [plan.to_json() for plan in sim.days],
+        "rare_airway": _airway_json(sim),
+    }
+    return json.dumps(doc, sort_keys=True, indent=1) + "\n"
+
+
+def _airway_json(sim: Simulation) -> dict[str, Any] | None:
+    aw = sim.rare_airway
+    if aw is None:
+        return None
+    lat, lon = to_latlon(
+        np.array([aw.a[0], aw.b[0]]), np.array([aw.a[1], aw.b[1]]), sim.config.lat, sim.config.lon
+    )
+    return {
+        "name": aw.name,
+        "a": [round(float(lat[0]), 6), round(float(lon[0]), 6)],
+        "b": [round(float(lat[1]), 6), round(float(lon[1]), 6)],
+    }
+
+
+def read_labels(path: Path | str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The flights' labels (``start``/``end`` as UTC timestamps) and the day plans (empty
+    without day variation) of a ``labels.json`` in either of its two shapes."""
+    doc = json.loads(Path(path).read_text())
+    records, plans = (doc, []) if isinstance(doc, list) else (doc["flights"], doc["days"])
+    flights = pd.DataFrame.from_records(records, columns=_LABEL_KEYS)
+    for col in ("start", "end"):
+        flights[col] = pd.to_datetime(flights[col], utc=True, format="ISO8601")
+    return flights, plans
 
 
 def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") -> list[Path]:
