@@ -1,20 +1,26 @@
-"""Settings in one table: name, default, environment variable, help.
+"""Settings in one table: name, default, type, allowed values, help and environment variable.
 
 Every setting is read the same way: an explicit value (a CLI option) wins, then the
-``ODDFLIGHTS_…`` environment variable, then the default. Values are type-checked when read,
-so a wrong environment variable fails at once with a message that names it.
+``ODDFLIGHTS_…`` environment variable, then the default. Whatever its source, a value is
+type- and range-checked when read: a wrong one fails at once with one line that names the
+setting (its variable), the value and what is allowed.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from numbers import Integral, Real
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class SettingError(ValueError):
-    """A setting's value does not parse or is out of range."""
+    """A setting's value does not parse or is out of range (one line naming it)."""
 
 
 def _bool(text: str) -> bool:
@@ -26,74 +32,314 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+# How each type is named in a message about a value of the wrong type.
+_TYPE_WORDS: dict[Callable[[str], Any], str] = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    str: "text",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a setting allows: ``allowed`` says it in words (``oddflights settings`` shows it);
+    ``problem(value)`` says what is wrong with a value of the right type, or None."""
+
+    allowed: str
+    problem: Callable[[Any], str | None]
+    choices: tuple[str, ...] = ()  # for one_of
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _numbers(allowed: str, ok: Callable[[float], bool]) -> Check:
+    # NaN and ±inf parse as floats; no setting means them.
+    return Check(allowed, lambda v: None if math.isfinite(v) and ok(v) else f"must be {allowed}")
+
+
+def above(low: float) -> Check:
+    """Numbers greater than ``low``."""
+    return _numbers(f"> {_num(low)}", lambda v: v > low)
+
+
+def at_least(low: float) -> Check:
+    """Numbers ``low`` or more."""
+    return _numbers(f">= {_num(low)}", lambda v: v >= low)
+
+
+def between(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Check:
+    """Numbers from ``low`` to ``high``, each end included unless ``*_open``."""
+    if not low_open and not high_open:
+        allowed = f"{_num(low)}..{_num(high)}"
+    else:
+        allowed = (
+            f"{'>' if low_open else '>='} {_num(low)} and {'<' if high_open else '<='} {_num(high)}"
+        )
+
+    def ok(v: float) -> bool:
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    return _numbers(allowed, ok)
+
+
+def one_of(*choices: str) -> Check:
+    """One of the given words."""
+    allowed = "one of " + ", ".join(choices)
+    return Check(allowed, lambda v: None if v in choices else f"must be {allowed}", choices)
+
+
+def _zone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return "not an IANA time zone (e.g. UTC, Europe/Amsterdam, America/New_York)"
+    return None
+
+
+def _cron_problem(expression: str) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = CronTrigger.from_crontab(expression, timezone=UTC)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        return f"not a cron expression ({exc}); e.g. '30 2 * * *' is 02:30 every day"
+    # e.g. "0 0 31 2 *" parses but never fires: the service would run with nothing to do.
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        return "this cron expression never fires"
+    return None
+
+
+def _db_problem(url: str) -> str | None:
+    from oddflights.db.engine import url_problem
+
+    return url_problem(url)
+
+
+ANY_TEXT = Check("text", lambda _v: None)
+ANY_BOOL = Check("true or false (1/0, yes/no, on/off)", lambda _v: None)
+TIME_ZONE = Check("an IANA time zone", _zone_problem)
+CRON = Check("a 5-field cron expression that fires", _cron_problem)
+DATABASE_URL = Check("sqlite:///FILE or postgresql://… (not in-memory)", _db_problem)
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its name, default, type and help text."""
+    """One setting: its name, default, help text, type (``parse``) and allowed values."""
 
     name: str
     default: Any
     help: str
     parse: Callable[[str], Any] = str
+    check: Check = field(kw_only=True)
 
     @property
     def env(self) -> str:
         return "ODDFLIGHTS_" + self.name.upper()
 
+    def value(self, given: Any, source: str | None = None) -> Any:
+        """``given`` (text, as from the environment, or a typed value) parsed and checked;
+        SettingError names ``source`` (default: the setting's name), the value and what is
+        allowed."""
+        where = source or self.name
+        try:
+            typed = self._typed(given)
+        except (TypeError, ValueError):
+            if self.check in (ANY_TEXT, ANY_BOOL):  # the type is all they ask
+                reason = f"must be {self.check.allowed}"
+            else:
+                word = _TYPE_WORDS.get(self.parse, self.parse.__name__)
+                reason = f"must be {word}, {self.check.allowed}"
+            raise SettingError(f"{where}={_shown(given)} is not valid: {reason}") from None
+        problem = self.check.problem(typed)
+        if problem is not None:
+            raise SettingError(f"{where}={_shown(given)} is not valid: {problem}")
+        return typed
+
+    def _typed(self, given: Any) -> Any:
+        kind = self.parse
+        if isinstance(given, str):
+            return _bool(given) if kind is bool else kind(given)
+        if kind is bool and isinstance(given, bool):
+            return given
+        if kind is int and isinstance(given, Integral) and not isinstance(given, bool):
+            return int(given)
+        if kind is float and isinstance(given, Real) and not isinstance(given, bool):
+            return float(given)
+        raise TypeError(f"{type(given).__name__} is not {kind.__name__}")
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: quoted, one line, any password in a URL hidden."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", repr(value))
+
 
 SETTINGS: tuple[Setting, ...] = (
     # Database
-    Setting("db", "sqlite:///oddflights.db", "Database URL (SQLite file or PostgreSQL)."),
-    # Receivers
-    Setting("range_km", 200.0, "Default receiver range: the frame is ±range_km around it.", float),
-    # Flights
-    Setting("flight_gap_min", 10.0, "A flight ends after this many minutes unheard.", float),
-    Setting("flight_min_points", 10, "Flights with fewer cleaned positions are dropped.", int),
-    Setting("flight_min_minutes", 2.0, "Flights shorter than this (minutes) are dropped.", float),
-    Setting("drop_ground_flights", True, "Drop flights reported on the ground throughout.", bool),
-    Setting("raster_size", 64, "Flight images are raster_size × raster_size pixels.", int),
-    Setting("raster_line_width", 1, "Line width of the flight track in pixels.", int),
+    Setting(
+        "db",
+        "sqlite:///oddflights.db",
+        "Database URL (SQLite file or PostgreSQL).",
+        check=DATABASE_URL,
+    ),
+    # Receivers (the same range as Receiver accepts)
+    Setting(
+        "range_km",
+        200.0,
+        "Default receiver range: the frame is ±range_km around it.",
+        float,
+        check=between(1, 1000),
+    ),
+    # Flights. A gap of 0 or less would cut every position into its own flight.
+    Setting(
+        "flight_gap_min",
+        10.0,
+        "A flight ends after this many minutes unheard.",
+        float,
+        check=between(0, 1440, low_open=True),
+    ),
+    Setting(
+        "flight_min_points",
+        10,
+        "Flights with fewer cleaned positions are dropped.",
+        int,
+        check=at_least(2),
+    ),
+    Setting(
+        "flight_min_minutes",
+        2.0,
+        "Flights shorter than this (minutes) are dropped.",
+        float,
+        check=between(0, 1440),
+    ),
+    Setting(
+        "drop_ground_flights",
+        True,
+        "Drop flights reported on the ground throughout.",
+        bool,
+        check=ANY_BOOL,
+    ),
+    # RasterSettings accepts 4..1024; below 8 px a track is a smudge, and a dense autoencoder
+    # over more than 512×512 inputs does not fit in memory.
+    Setting(
+        "raster_size",
+        64,
+        "Flight images are raster_size × raster_size pixels.",
+        int,
+        check=between(8, 512),
+    ),
+    Setting(
+        "raster_line_width",
+        1,
+        "Line width of the flight track in pixels.",
+        int,
+        check=between(1, 16),
+    ),
     # Simulator
     Setting(
-        "sim_anomaly_share", 0.02, "Share of simulated flights that are labelled anomalies.", float
+        "sim_anomaly_share",
+        0.02,
+        "Share of simulated flights that are labelled anomalies.",
+        float,
+        check=between(0, 1, high_open=True),
     ),
-    # Ingest
+    # Ingest. Below 1, positions inside the receiver's own frame would be rejected.
     Setting(
         "max_range_factor",
         1.5,
         "Ingest rejects positions farther than this many receiver ranges from the receiver.",
         float,
+        check=between(1, 100),
     ),
     Setting(
         "sbs_timezone",
         "UTC",
         "Time zone of SBS timestamps (readsb writes UTC, dump1090-fa local time).",
+        check=TIME_ZONE,
     ),
-    Setting("ingest_chunk_lines", 500_000, "Lines parsed and committed per ingest chunk.", int),
+    Setting(
+        "ingest_chunk_lines",
+        500_000,
+        "Lines parsed and committed per ingest chunk.",
+        int,
+        check=between(1, 10_000_000),
+    ),
     # Model
-    Setting("model_hidden", 0, "Autoencoder hidden units (0: size*size//10, 409 for 64px).", int),
+    Setting(
+        "model_hidden",
+        0,
+        "Autoencoder hidden units (0: size*size//10, 409 for 64px).",
+        int,
+        check=between(0, 1_000_000),
+    ),
     # BCE, not MSE: on ~2 %-lit images an MSE-trained dense autoencoder collapses to all-black
     # (the seed's trap). The quality benchmark picks the final default by measurement.
+    # The choices are model.autoencoder.LOSSES (a test keeps them in step).
     Setting(
         "model_loss",
         "bce",
         "Training loss: bce, mse, weighted_bce, focal or dice.",
+        check=one_of("bce", "mse", "weighted_bce", "focal", "dice"),
     ),
-    Setting("model_learning_rate", 1e-3, "Adam learning rate.", float),
-    Setting("model_epochs", 20, "Most training epochs (early stopping may end sooner).", int),
-    Setting("model_batch_size", 64, "Training batch size.", int),
-    Setting("model_patience", 3, "Epochs without val_loss improvement before stopping.", int),
+    Setting(
+        "model_learning_rate",
+        1e-3,
+        "Adam learning rate.",
+        float,
+        check=between(0, 1, low_open=True),
+    ),
+    Setting(
+        "model_epochs",
+        20,
+        "Most training epochs (early stopping may end sooner).",
+        int,
+        check=between(1, 10_000),
+    ),
+    Setting("model_batch_size", 64, "Training batch size.", int, check=between(1, 1_000_000)),
+    Setting(
+        "model_patience",
+        3,
+        "Epochs without val_loss improvement before stopping.",
+        int,
+        check=between(0, 10_000),
+    ),
     # The frame is geographic: a pixel is a place. The seed shifted by 10 px (~60 km at
     # 200 km range), which teaches the model that a route 60 km off is normal. Measured
     # (BENCHMARKS.md, `oddflights bench ablation`, 2 seeds): no shift beats ±2 px beats ±10 px
     # + flip, AP of the reconstruction score 0.77 / 0.65 / 0.26, of the combined score
     # 0.99 / 0.95 / 0.80; so none.
-    Setting("model_shift_px", 0, "Training augmentation: random shift up to N pixels.", int),
-    # Mirroring a geographic frame makes mirrored routes look normal, so it is off by default.
-    Setting("model_flip", False, "Training augmentation: random horizontal flip.", bool),
     Setting(
-        "model_pos_weight", 0.0, "Lit-pixel weight of weighted_bce (0: inverse lit share).", float
+        "model_shift_px",
+        0,
+        "Training augmentation: random shift up to N pixels.",
+        int,
+        check=between(0, 256),
     ),
-    Setting("score_fn", "bce", "Per-flight score: bce, mse, recall_loss or iou_loss.", str),
+    # Mirroring a geographic frame makes mirrored routes look normal, so it is off by default.
+    Setting(
+        "model_flip",
+        False,
+        "Training augmentation: random horizontal flip.",
+        bool,
+        check=ANY_BOOL,
+    ),
+    Setting(
+        "model_pos_weight",
+        0.0,
+        "Lit-pixel weight of weighted_bce (0: inverse lit share).",
+        float,
+        check=between(0, 1_000_000),
+    ),
+    # The choices are model.score.SCORE_FNS (a test keeps them in step).
+    Setting(
+        "score_fn",
+        "bce",
+        "Per-flight score: bce, mse, recall_loss or iou_loss.",
+        str,
+        check=one_of("bce", "mse", "recall_loss", "iou_loss"),
+    ),
     # Measured (BENCHMARKS.md, `oddflights bench quality`, 3 seeds): on days where ~2 % of
     # flights are odd, the 98th percentile flags with precision 0.96 and recall 0.95; 99.5
     # (the first default) kept precision (0.94) but caught under half (recall 0.45).
@@ -102,6 +348,7 @@ SETTINGS: tuple[Setting, ...] = (
         98.0,
         "Anomaly threshold: this percentile of scores on the held-out validation days.",
         float,
+        check=between(0, 100, low_open=True),
     ),
     # Measured (BENCHMARKS.md, `oddflights bench ablation`, 2 seeds, 36 cells each): the
     # combined score lifts the mean AP over all cells from 0.56 to 0.91 and the worst kind's
@@ -112,22 +359,57 @@ SETTINGS: tuple[Setting, ...] = (
         "ae_turn",
         "Flight score: ae (reconstruction error) or ae_turn (max of it and the cumulative "
         "turn, each scaled on the validation day).",
+        check=one_of("ae", "ae_turn"),
     ),
     # Scoring and nightly
-    Setting("retrain_days", 7, "Nightly retrains when the newest model is older (days).", int),
-    Setting("train_window_days", 14, "Nightly trains on this many days before the day.", int),
-    Setting("warmup_days", 3, "A new receiver's first days: used to train, not scored.", int),
-    Setting("schedule", "30 2 * * *", "Cron expression of the nightly run (`schedule`)."),
-    Setting("schedule_tz", "UTC", "Time zone of the schedule's cron expression."),
     Setting(
-        "misfire_grace_hours", 6.0, "A nightly run missed by up to this long still runs.", float
+        "retrain_days",
+        7,
+        "Nightly retrains when the newest model is older (days).",
+        int,
+        check=between(0, 3660),
     ),
-    Setting("lock_stale_hours", 6.0, "A SQLite nightly lock older than this is taken over.", float),
+    # Training needs two days (one is held out for validation).
+    Setting(
+        "train_window_days",
+        14,
+        "Nightly trains on this many days before the day.",
+        int,
+        check=between(2, 3660),
+    ),
+    Setting(
+        "warmup_days",
+        3,
+        "A new receiver's first days: used to train, not scored.",
+        int,
+        check=between(0, 3660),
+    ),
+    Setting(
+        "schedule", "30 2 * * *", "Cron expression of the nightly run (`schedule`).", check=CRON
+    ),
+    Setting("schedule_tz", "UTC", "Time zone of the schedule's cron expression.", check=TIME_ZONE),
+    # APScheduler needs a grace of at least a second; under half a minute is a typo.
+    Setting(
+        "misfire_grace_hours",
+        6.0,
+        "A nightly run missed by up to this long still runs.",
+        float,
+        check=between(0.01, 8760),
+    ),
+    # 0 or less would take over every lock at once: two nightlies would run together.
+    Setting(
+        "lock_stale_hours",
+        6.0,
+        "A SQLite nightly lock older than this is taken over.",
+        float,
+        check=between(0, 8760, low_open=True),
+    ),
     # Web page and report
     Setting(
         "nightly_report_dir",
         "",
         "Folder where the nightly run writes each scored day's HTML report (empty: off).",
+        check=ANY_TEXT,
     ),
 )
 
@@ -143,15 +425,23 @@ def setting(name: str) -> Setting:
 
 
 def get(name: str, explicit: Any = None) -> Any:
-    """The value of a setting: ``explicit`` if given, else its env variable, else the default."""
+    """The value of a setting: ``explicit`` if given, else its env variable, else the default.
+
+    The value is parsed and checked against the setting's allowed values; SettingError says
+    in one line which setting (``ODDFLIGHTS_…`` when it came from the environment), the value
+    and what is allowed."""
     s = setting(name)
     if explicit is not None:
-        return explicit
+        return s.value(explicit)
     raw = os.environ.get(s.env)
     if raw is None or raw == "":
         return s.default
-    parse = _bool if s.parse is bool else s.parse
-    try:
-        return parse(raw)
-    except (TypeError, ValueError) as exc:
-        raise SettingError(f"{s.env}={raw!r} is not valid: {exc}") from None
+    return s.value(raw, s.env)
+
+
+def check_environment() -> None:
+    """Check every setting whose ``ODDFLIGHTS_…`` variable is set; SettingError names the
+    first bad one. Commands call this before any work, so a bad value stops them even where
+    the core reads it late (or in a step whose failures are only recorded)."""
+    for s in SETTINGS:
+        get(s.name)

@@ -23,3 +23,15 @@ def test_every_setting_is_in_the_readme() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci and "ODDFLIGHTS_TEST_PG_URL" in ci
+
+
+def test_the_readme_settings_table_is_the_settings_output() -> None:
+    from click.testing import CliRunner
+
+    from oddflights.cli import main
+
+    result = CliRunner().invoke(main, ["settings", "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    marker = "<!-- SETTINGS: `oddflights settings --format markdown` -->\n"
+    table = README.split(marker, 1)[1].split("\n\n", 1)[0] + "\n"
+    assert table == result.stdout, "paste `oddflights settings --format markdown` into README.md"

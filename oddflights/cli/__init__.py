@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
-from oddflights import __version__
+from oddflights import __version__, config
+from oddflights.cli.common import CliError
+
+_HELP = {"-h", "--help"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top command. A bad setting, wherever a command reads it (an option, or the core
+    deep inside a run), becomes one line and exit 2 here, in one place for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            # Every ODDFLIGHTS_… variable is checked before any work: a setting the core
+            # reads late, or in a step whose failures are only recorded (a nightly day),
+            # cannot half-run a command. ctx.args: the arguments after the command's name;
+            # help is always shown.
+            if not _HELP.intersection(ctx.args):
+                config.check_environment()
+            return super().invoke(ctx)
+        except config.SettingError as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": sorted(_HELP)})
 @click.version_option(__version__, prog_name="oddflights")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:

@@ -72,9 +72,10 @@ def open_engine(db_url: str | None) -> Any:
     """Open (and migrate) the database, turning failures into a clean CLI error."""
     from oddflights.db import DatabaseError, open_db
 
+    url = config.get("db", db_url)
     try:
-        return open_db(config.get("db", db_url))
-    except (DatabaseError, config.SettingError) as exc:
+        return open_db(url)
+    except DatabaseError as exc:
         raise CliError(str(exc)) from None
 
 

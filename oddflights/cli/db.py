@@ -32,7 +32,7 @@ def upgrade(db_url: str | None) -> None:
         # Opened without migrating so that the command can say what it changed.
         engine = open_db(config.get("db", db_url), migrate=False)
         before, after = migrate(engine)
-    except (DatabaseError, config.SettingError) as exc:
+    except DatabaseError as exc:
         raise CliError(str(exc)) from None
     if before == after:
         click.echo(f"Database is up to date (revision {after}).")

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from oddflights import config
 from oddflights.cli.common import (
     CliError,
     db_option,
@@ -106,7 +105,7 @@ def build(
     receiver = _receiver(engine, receiver_name)
     try:
         summary = build_flights(engine, receiver, days)
-    except (config.SettingError, ValueError) as exc:
+    except ValueError as exc:  # e.g. raster settings that do not fit together
         raise CliError(str(exc)) from None
     if as_json:
         emit_json(

@@ -49,7 +49,7 @@ def add(
         rec = Receiver(name, lat, lon, float(config.get("range_km", range_km)), timezone)
         engine = open_engine(db_url)
         stored = add_receiver(engine, rec)
-    except (ReceiverError, config.SettingError) as exc:
+    except ReceiverError as exc:
         raise CliError(str(exc)) from None
     click.echo(
         f"Added receiver {stored.name} at {stored.lat:.4f}, {stored.lon:.4f} "

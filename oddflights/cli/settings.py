@@ -1,35 +1,41 @@
-"""`oddflights settings`: every setting, its variable, default and current value."""
+"""`oddflights settings`: every setting, its variable, default, allowed values and current value."""
 
 from __future__ import annotations
 
 import click
 
 from oddflights import config
-from oddflights.cli.common import CliError, emit_rows, format_option
+from oddflights.cli.common import emit_rows, format_option
+
+COLUMNS = ("name", "env", "default", "allowed", "value", "help")
 
 
 @click.command("settings")
 @format_option("table", "json", "csv", "markdown")
 def settings(fmt: str) -> None:
-    """List every setting with its environment variable, default and current value.
+    """List every setting with its environment variable, default, allowed values and current
+    value.
 
-    Environment variables change the current values (ODDFLIGHTS_RANGE_KM=250 …).
+    Environment variables change the current values (ODDFLIGHTS_RANGE_KM=250 …); a value
+    outside what is allowed stops every command with one line naming it (exit 2).
 
     Example: oddflights settings --format json
     """
-    rows = []
-    for s in config.SETTINGS:
-        try:
-            value = config.get(s.name)
-        except config.SettingError as exc:
-            raise CliError(str(exc)) from None
-        rows.append(
-            {"name": s.name, "env": s.env, "default": s.default, "value": value, "help": s.help}
-        )
+    rows = [
+        {
+            "name": s.name,
+            "env": s.env,
+            "default": s.default,
+            "allowed": s.check.allowed,
+            "value": config.get(s.name),
+            "help": s.help,
+        }
+        for s in config.SETTINGS
+    ]
     if fmt == "markdown":
-        # The README's settings table is this output (a test keeps the two in step).
-        click.echo("| variable | default | what it sets |\n|---|---|---|")
+        # The README's settings table is this output (tests/test_docs.py keeps them in step).
+        click.echo("| variable | default | allowed | what it sets |\n|---|---|---|---|")
         for r in rows:
-            click.echo(f"| `{r['env']}` | `{r['default']}` | {r['help']} |")
+            click.echo(f"| `{r['env']}` | `{r['default']}` | {r['allowed']} | {r['help']} |")
         return
-    emit_rows(rows, fmt, ("name", "env", "default", "value", "help"), title="Settings")
+    emit_rows(rows, fmt, COLUMNS, title="Settings")

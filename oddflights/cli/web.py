@@ -22,7 +22,7 @@ def _open_readonly(db_url: str | None) -> tuple[Any, str]:
     try:
         url = str(config.get("db", db_url))
         engine = open_readonly(url)
-    except (DatabaseError, config.SettingError) as exc:
+    except DatabaseError as exc:
         raise CliError(str(exc)) from None
     return engine, sa.engine.make_url(url).render_as_string(hide_password=True)
 

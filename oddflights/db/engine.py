@@ -32,16 +32,62 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with oddflights' connection settings (no migration)."""
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def _safe(url: str) -> str:
+    """``url`` for a message, its password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return repr(url)
+
+
+def _in_memory(parsed: sa.URL) -> bool:
+    """A SQLite URL whose database lives only as long as the connection: ``sqlite://``,
+    ``sqlite:///``, ``:memory:``, and ``file:`` URIs that are ``:memory:``, ``mode=memory``
+    or nameless (a temporary database)."""
+    database = parsed.database or ""
+    name, _, uri_query = database.partition("?")
+    return (
+        name in ("", ":memory:", "file:")
+        or name.startswith("file::memory:")
+        or parsed.query.get("mode") == "memory"
+        or "mode=memory" in uri_query.split("&")
+    )
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot hold oddflights' data, in a few words, or None when it can: it must
+    parse, name SQLite or PostgreSQL, and not be an in-memory SQLite database (which would
+    vanish, with everything written to it, when the command ends)."""
     try:
         parsed = sa.engine.make_url(url)
-    except ArgumentError:
-        raise DatabaseError(f"not a database URL: {url!r}") from None
+    except (ArgumentError, ValueError):
+        return "not a database URL (use sqlite:///FILE or postgresql://USER@HOST/DB)"
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        return f"{backend} is not supported (use sqlite:///FILE or postgresql://USER@HOST/DB)"
+    if backend == "sqlite" and _in_memory(parsed):
+        return (
+            "an in-memory SQLite database keeps nothing once the command ends; "
+            "name a file (sqlite:///oddflights.db) or use PostgreSQL"
+        )
+    return None
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with oddflights' connection settings (no migration); a URL
+    that cannot hold the data (see ``url_problem``) is a DatabaseError."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise DatabaseError(f"cannot use {_safe(url)}: {problem}")
+    parsed = sa.engine.make_url(url)
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database  # url_problem refuses in-memory databases
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():
             raise DatabaseError(f"cannot open {url}: folder {folder} does not exist")

@@ -38,7 +38,7 @@ JOB_FUNC = "oddflights.scheduler.service:nightly_job"
 _service_db_url: str | None = None
 
 
-class ScheduleError(ValueError):
+class ScheduleError(config.SettingError):
     """The schedule settings are invalid (the message names the value)."""
 
 
@@ -74,8 +74,11 @@ def cron_trigger(expression: str | None = None, zone: str | None = None) -> Any:
     """The CronTrigger of the schedule settings (ScheduleError names a bad value)."""
     from apscheduler.triggers.cron import CronTrigger
 
-    expr = str(config.get("schedule", expression))
-    tz_name = str(config.get("schedule_tz", zone))
+    try:
+        expr = str(config.get("schedule", expression))
+        tz_name = str(config.get("schedule_tz", zone))
+    except config.SettingError as exc:
+        raise ScheduleError(str(exc)) from None
     try:
         tz = ZoneInfo(tz_name)
     except (ValueError, KeyError) as exc:

@@ -24,16 +24,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from oddflights.db.registry import ModelNotFound
+from oddflights.scoring.score import ScoringError
 from oddflights.web.site import BadRequest, NotFound, Site, parse_day, parse_int
 
 _log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
 
 # Nothing on the page comes from elsewhere; the pictures are same-origin PNGs (data: URIs in
-# the report) and the drawings inline SVG.
+# the report) and the drawings inline SVG. No page may be framed (clickjacking).
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; base-uri 'none'; "
-    "form-action 'self'"
+    "form-action 'self'; frame-ancestors 'none'"
 )
 MAX_SCALE = 8
 
@@ -111,8 +113,6 @@ def create_app(engine: Engine) -> Starlette:
         return page(request, "flight.html", **site.flight_page(_flight_id(request)))
 
     def residual_image(request: Request) -> Response:
-        from oddflights.db.registry import ModelNotFound
-
         flight_id = _flight_id(request)
         model_id = parse_int(request.query_params.get("model"), "model")
         scale = parse_int(request.query_params.get("scale"), "scale") or 4
@@ -127,7 +127,8 @@ def create_app(engine: Engine) -> Starlette:
             site.flight(flight_id)
         try:
             png = site.pictures.residual_png(flight_id, model_id, scale)
-        except ModelNotFound as exc:
+        except (ModelNotFound, ScoringError) as exc:
+            # ScoringError: the model has no usable detector (it must be retrained).
             raise NotFound(str(exc)) from None
         return Response(
             png, media_type="image/png", headers={"cache-control": "public, max-age=86400"}

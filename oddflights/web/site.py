@@ -6,6 +6,7 @@ malformed value); the app turns them into 404 and 400 pages.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,9 +22,6 @@ from oddflights.receivers import Receiver
 from oddflights.web.pictures import PictureMaker
 from oddflights.web.svg import altitude_svg, track_svg
 
-# Airports are found from positions seen below this altitude (as the scoring stage does).
-AIRPORT_MAX_ALT_FT = 2000.0
-
 
 class NotFound(LookupError):
     """Nothing at that address (the message names what is missing)."""
@@ -33,24 +31,32 @@ class BadRequest(ValueError):
     """A malformed value in the address (the message names it)."""
 
 
+# date.fromisoformat also takes 20261130 and 2026-W48-1, and int() takes " 7", "+7", "7_0"
+# and other scripts' digits: an address has one spelling of each value.
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WHOLE = re.compile(r"[0-9]+")
+
+
 def parse_day(text: str) -> date:
     """A YYYY-MM-DD day; BadRequest names anything else."""
     try:
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"{text!r} is not a day (use YYYY-MM-DD)") from None
 
 
 def parse_int(text: str | None, what: str, minimum: int = 1) -> int | None:
-    """An optional whole number ≥ ``minimum``; BadRequest names anything else."""
+    """An optional whole number ≥ ``minimum`` in plain digits; BadRequest names anything
+    else."""
     if text is None or text == "":
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{what} {text!r} is not a whole number") from None
+    if not _WHOLE.fullmatch(text):
+        raise BadRequest(f"{what} {text!r} is not a whole number")
+    value = int(text) if len(text) <= 19 else 2**63  # int() refuses over 4300 digits
     if value < minimum or value > 2**62:
-        raise BadRequest(f"{what} {value} is out of range")
+        raise BadRequest(f"{what} {text if len(text) <= 19 else text[:19] + '…'} is out of range")
     return value
 
 
@@ -230,10 +236,8 @@ class Site:
     def airports(self, receiver: Receiver, model_id: int | None, day: date) -> Any:
         """Airports ((x, y) km) seen low in the data: in the training days of ``model_id``
         when given, else on ``day``."""
-        from oddflights.db.registry import ModelNotFound, get_model_row
-        from oddflights.db.scores import low_points
-        from oddflights.scoring.explain import airports_from_low_points
-        from oddflights.scoring.score import training_airports
+        from oddflights.db.registry import ModelNotFound, get_model
+        from oddflights.scoring.airports import day_airports, training_airports
 
         assert receiver.id is not None
         key = (receiver.id, f"model {model_id}" if model_id is not None else day.isoformat())
@@ -243,14 +247,12 @@ class Site:
         found: Any = None
         if model_id is not None:
             try:
-                info, _ = get_model_row(self.engine, model_id)
+                info = get_model(self.engine, model_id)
                 found = training_airports(self.engine, receiver, info)
             except ModelNotFound:
                 found = None
         if found is None:
-            start, end = receiver.day_bounds(day)
-            low = low_points(self.engine, receiver.id, start, end, AIRPORT_MAX_ALT_FT)
-            found = airports_from_low_points(low, (receiver.lat, receiver.lon))
+            found = day_airports(self.engine, receiver, day)
         with self._lock:
             self._airports[key] = found
         return found

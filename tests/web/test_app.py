@@ -3,12 +3,14 @@ read-only engine, nothing from outside, and the self-contained report."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -21,6 +23,7 @@ from oddflights.db.models import ReceiverRow
 from oddflights.db.web_queries import open_readonly
 from oddflights.web.app import create_app
 from oddflights.web.report import nightly_report_path, write_nightly_report
+from tests.model.routes import made_up_detector
 from tests.stub_models import stub_model
 from tests.web.conftest import SMALL_DAY, UNSCORED, PipelineDb, SmallDb
 
@@ -182,23 +185,77 @@ def test_bad_paths_are_400_or_404_pages(small: TestClient) -> None:
             assert f"<h1>{status}</h1>" in r.text, path
 
 
+# Other spellings of a day or number that exists: Python's parsers take them (date.fromisoformat
+# reads 20260504 and the ISO week date 2026-W19-1 as 2026-05-04; int() reads "1_0", "+3",
+# " 3" and Arabic-Indic digits), so the old app answered 200. An address has one spelling.
+ODD_SPELLINGS = [
+    ("/receivers/r1/20260504", "/receivers/r1/2026-05-04"),
+    ("/receivers/r1/2026-W19-1", "/receivers/r1/2026-05-04"),
+    ("/api/anomalies/r1/20260504", "/api/anomalies/r1/2026-05-04"),
+    ("/api/anomalies/r1/2026-W19-1", "/api/anomalies/r1/2026-05-04"),
+    ("/api/anomalies/r1/2026-05-04?top=1_0", "/api/anomalies/r1/2026-05-04?top=10"),
+    ("/api/anomalies/r1/2026-05-04?top=%2B3", "/api/anomalies/r1/2026-05-04?top=3"),
+    ("/api/anomalies/r1/2026-05-04?top=%203", "/api/anomalies/r1/2026-05-04?top=3"),
+    ("/api/anomalies/r1/2026-05-04?top=%D9%A3", "/api/anomalies/r1/2026-05-04?top=3"),
+]
+
+
+@pytest.mark.parametrize(("path", "canonical"), ODD_SPELLINGS)
+def test_days_and_numbers_have_one_spelling(small: TestClient, path: str, canonical: str) -> None:
+    assert small.get(canonical).status_code == 200
+    r = small.get(path)
+    assert r.status_code == 400, (path, r.text)
+    if path.startswith("/api/"):
+        error = r.json()["error"]
+        assert "(use YYYY-MM-DD)" in error or "is not a whole number" in error, error
+    else:
+        assert "is not a day (use YYYY-MM-DD)" in r.text
+
+
+def test_other_days_ask_for_yyyy_mm_dd(small: TestClient) -> None:
+    for day in (
+        "2026-5-4",
+        "2026-05-4",
+        "26-05-04",
+        "2026-05-04T00:00",
+        "+2026-05-04",
+        "2026-02-30",
+    ):
+        r = small.get(f"/api/anomalies/r1/{day}")
+        assert r.status_code == 400, day
+        assert r.json()["error"] == f"{day!r} is not a day (use YYYY-MM-DD)"
+
+
+def test_a_huge_number_is_out_of_range(small: TestClient) -> None:
+    r = small.get("/api/flights/" + "9" * 5000)
+    assert r.status_code == 400 and "out of range" in r.json()["error"]
+
+
 def test_a_model_without_weights_is_a_404_picture(small: TestClient, small_db: SmallDb) -> None:
     r = small.get(f"/img/residual/{small_db.flight_ids[0]}.png?model={small_db.models[0]}")
     assert r.status_code == 404
-    assert "no stored weights" in r.json()["error"]
+    assert "has no stored detector" in r.json()["error"] and "retrain" in r.json()["error"]
 
 
 def test_an_unexpected_error_is_a_plain_500(
     small_db: SmallDb, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A stored model whose bytes are not a .keras file: logged, and a plain answer."""
+    """A stored detector that does not hold together (a 32 px raster, weights for 64 px):
+    logged, and a plain answer."""
+    with np.load(io.BytesIO(made_up_detector(np.zeros((5, 64, 64))).to_bytes())) as z:
+        parts = dict(z)
+    header = json.loads(parts["header"].tobytes())
+    header["raster"]["size"] = 32
+    parts["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    bad = io.BytesIO()
+    np.savez(bad, **parts)
     broken = stub_model(
         small_db.engine,
         small_db.receiver_id,
         date(2026, 5, 1),
         date(2026, 5, 2),
         seed=1,
-        keras_bytes=b"not a keras file",
+        detector_bytes=bad.getvalue(),
     )
     engine = open_readonly(small_db.url)
     with TestClient(create_app(engine), raise_server_exceptions=False) as client:
@@ -264,6 +321,13 @@ def test_pages_fetch_nothing_from_outside(pipeline: TestClient, pipeline_db: Pip
             assert src.startswith(("/", "#")), (path, src)
     csp = pipeline.get("/").headers["content-security-policy"]
     assert "default-src 'none'" in csp
+
+
+def test_no_page_or_answer_may_be_framed(small: TestClient) -> None:
+    for path in ("/", "/receivers/r1", "/api/receivers", "/receivers/nobody", "/static/style.css"):
+        r = small.get(path)
+        directives = [d.strip() for d in r.headers["content-security-policy"].split(";")]
+        assert "frame-ancestors 'none'" in directives, (path, directives)
 
 
 def test_day_page_rows_and_pictures(pipeline: TestClient, pipeline_db: PipelineDb) -> None:
