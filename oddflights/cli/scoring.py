@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 
+from oddflights import config
 from oddflights.cli.common import (
     CliError,
     db_option,
@@ -18,6 +20,21 @@ from oddflights.cli.common import (
     open_engine,
     output_file_option,
 )
+from oddflights.db.flights import FlightNotFound, get_flight, list_flights
+from oddflights.db.receivers import ReceiverNotFound, get_receiver, list_receivers
+from oddflights.db.registry import ModelNotFound
+from oddflights.db.runs import FAILED, OK, RUN_COLUMNS, finish_run, list_runs, start_run
+from oddflights.db.scores import ANOMALY_COLUMNS, query_anomalies, scoring_models
+from oddflights.rows import anomaly_rows
+from oddflights.scheduler.nightly import (
+    Interrupted,
+    run_nightly,
+    settle_shown_runs,
+    sigterm_unwinds,
+)
+from oddflights.scheduler.service import ScheduleError, cron_trigger, run_service
+from oddflights.scoring.pictures import residual_png
+from oddflights.scoring.score import ScoringError, score_day
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -30,8 +47,6 @@ def _day(value: str | None, option: str) -> date | None:
 
 
 def _receiver(engine: Any, name: str) -> Any:
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
-
     try:
         return get_receiver(engine, name)
     except ReceiverNotFound as exc:
@@ -39,8 +54,6 @@ def _receiver(engine: Any, name: str) -> Any:
 
 
 def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
-    from oddflights.db.receivers import list_receivers
-
     if name is not None and everyone:
         raise CliError("give --receiver NAME or --all, not both")
     if name is None and not everyone:
@@ -92,10 +105,6 @@ def score(
 
     Example: oddflights score --receiver home --day 2026-05-04
     """
-    from oddflights.db.registry import ModelNotFound
-    from oddflights.db.runs import FAILED, OK, finish_run, start_run
-    from oddflights.scoring.score import ScoringError, score_day
-
     days = _day_range(day, frm, to)
     engine = open_engine(db_url)
     rec = _receiver(engine, receiver_name)
@@ -155,16 +164,26 @@ def nightly(
     Works through each receiver's days from the first not done to yesterday (its zone), so
     it catches up after downtime; a receiver another run is working on is left alone (exit 0).
     A failed day is recorded in `oddflights runs`, retried next time, and makes the exit
-    status 1.
+    status 1. A run that was killed is noticed by the next one: its lock is taken over at
+    once when its process is gone (same host), its day is marked interrupted and redone.
+    SIGTERM or Ctrl-C records the day in progress as interrupted and exits 143 or 130.
 
     Example: oddflights nightly --all
     """
-    from oddflights.scheduler.nightly import run_nightly
-
     d = _day(day, "--day")
     engine = open_engine(db_url)
     receivers = _receivers(engine, receiver_name, everyone)
-    report = run_nightly(engine, receivers, d)
+    try:
+        with sigterm_unwinds():
+            report = run_nightly(engine, receivers, d)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        name, code = (str(exc), 143) if isinstance(exc, Interrupted) else ("SIGINT", 130)
+        click.echo(
+            f"nightly run stopped by {name}: the day in progress is recorded as interrupted "
+            "and the next run redoes it",
+            err=True,
+        )
+        sys.exit(code)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -192,9 +211,6 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
 
     Example: oddflights schedule --all
     """
-    from oddflights import config
-    from oddflights.scheduler.service import ScheduleError, cron_trigger, run_service
-
     if everyone == (receiver_name is not None):
         raise CliError("give --receiver NAME or --all (one of them)")
     engine = open_engine(db_url)
@@ -236,9 +252,6 @@ def anomalies(
 
     Example: oddflights anomalies --receiver home --day 2026-05-04 --top 10
     """
-    from oddflights.db.flights import list_flights
-    from oddflights.db.scores import query_anomalies, scoring_models
-
     d = _day(day, "--day")
     assert d is not None
     engine = open_engine(db_url)
@@ -254,7 +267,6 @@ def anomalies(
             f"(models that did: {', '.join(map(str, models))})"
         )
     df = query_anomalies(engine, rec.id, d, model_id=model_id, include_all=include_all, top=top)
-    from oddflights.rows import anomaly_rows
 
     rows = anomaly_rows(df)
     if fmt == "table":
@@ -265,7 +277,6 @@ def anomalies(
     elif fmt == "csv":
         for row in rows:
             row["tags"] = ";".join(row["tags"])
-    from oddflights.db.scores import ANOMALY_COLUMNS
 
     title = f"{rec.name} {d}: {'scored' if include_all else 'flagged'} flights"
     emit_rows(rows, fmt, ANOMALY_COLUMNS, title=title)
@@ -287,11 +298,6 @@ def explain(
 
     Example: oddflights explain 1234 -o flight-1234.png
     """
-    from oddflights.db.flights import FlightNotFound, get_flight
-    from oddflights.db.registry import ModelNotFound
-    from oddflights.db.scores import query_anomalies, scoring_models
-    from oddflights.scoring.explain import residual_png
-
     engine = open_engine(db_url)
     try:
         flight = get_flight(engine, flight_id)
@@ -304,7 +310,7 @@ def explain(
         model_id = models[0]
     try:
         png = residual_png(engine, flight_id, model_id, scale)
-    except ModelNotFound as exc:
+    except (ModelNotFound, ScoringError) as exc:
         raise CliError(str(exc)) from None
     try:
         output.write_bytes(png)
@@ -335,13 +341,14 @@ def explain(
 def runs(receiver_name: str | None, limit: int, fmt: str, db_url: str | None) -> None:
     """List what ran (nightly days, scoring), newest first, and how it ended.
 
+    A nightly run shown `interrupted` was killed or stopped before it finished its day; the
+    next nightly run redoes that day.
+
     Example: oddflights runs --receiver home --format json
     """
-    from oddflights.db.runs import RUN_COLUMNS, list_runs
-
     engine = open_engine(db_url)
     rid = _receiver(engine, receiver_name).id if receiver_name is not None else None
-    df = list_runs(engine, rid, limit)
+    df = settle_shown_runs(engine, list_runs(engine, rid, limit))
     rows: list[dict[str, Any]] = []
     for r in df.to_dict("records"):
         row = {str(k): v for k, v in r.items()}
@@ -351,8 +358,6 @@ def runs(receiver_name: str | None, limit: int, fmt: str, db_url: str | None) ->
         row["day"] = row["day"].isoformat() if row["day"] is not None else None
         row["run_id"] = int(row["run_id"])
         if fmt != "json":
-            import json
-
             row["counts"] = json.dumps(row["counts"] or {})
         rows.append(row)
     emit_rows(rows, fmt, RUN_COLUMNS, title="runs")

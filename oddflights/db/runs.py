@@ -16,6 +16,8 @@ RUNNING = "running"
 OK = "ok"
 FAILED = "failed"
 SKIPPED = "skipped"
+# Its process ended (killed, stopped, crashed) before recording how the run went.
+INTERRUPTED = "interrupted"
 # A day whose last nightly run ended so needs no more work.
 DONE_STATUSES = (OK, SKIPPED)
 
@@ -69,6 +71,27 @@ def finish_run(
                 finished_at=datetime.now(UTC),
             )
         )
+
+
+def mark_interrupted(engine: Engine, receiver_id: int, kind: str) -> list[date | None]:
+    """Record the receiver's ``kind`` runs still ``running`` as ``interrupted``, finished now
+    (when noticed); returns their days. Call it only while holding the lock that every such
+    run holds (the nightly's per receiver): then no live process owns them."""
+    stuck = (RunRow.receiver_id == receiver_id) & (RunRow.kind == kind) & (RunRow.status == RUNNING)
+    with engine.begin() as conn:
+        days = conn.execute(sa.select(RunRow.day).where(stuck).order_by(RunRow.id)).scalars()
+        found = list(days)
+        if found:
+            conn.execute(
+                sa.update(RunRow)
+                .where(stuck)
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=datetime.now(UTC),
+                    error="interrupted: its process ended before the run did",
+                )
+            )
+    return found
 
 
 def done_days(engine: Engine, receiver_id: int, kind: str, days: Iterable[date]) -> set[date]:

@@ -9,7 +9,13 @@ zone): build its flights, train when due, score it, and record the day in ``runs
   training more than ``retrain_days`` before the day; on the ``train_window_days`` before the
   day (the last of them held out for validation and the threshold).
 - Locking: one run per receiver at a time (see ``oddflights.db.locks``); a receiver whose lock
-  is held is reported ``locked`` and left alone — not an error.
+  is held is reported ``locked`` and left alone — not an error. A lock whose holder is
+  provably dead (killed, crashed) is taken over at once.
+- Crash recovery: under the lock, the receiver's nightly runs still recorded ``running``
+  belong to a process that ended mid-day; they are marked ``interrupted`` and their days, not
+  being done, are redone from the start (every stage replaces what it stores, so a half-done
+  day ends as if it had never been started). SIGTERM (``sigterm_unwinds``) and Ctrl-C mark the
+  day in progress ``interrupted`` and free the lock before the process ends.
 - A day that fails is recorded with its error; the run goes on with the next days and
   receivers and reports failure (the CLI exits non-zero).
 """
@@ -17,20 +23,71 @@ zone): build its flights, train when due, score it, and record the day in ``runs
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from oddflights import config
 from oddflights.receivers import Receiver
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 _log = logging.getLogger(__name__)
 
 KIND = "nightly"
+
+# Fault-test hook, not a setting: with ODDFLIGHTS_TEST_PAUSE_AT set to a point of ``run_day``
+# (build, train, score, record), optionally @YYYY-MM-DD, a nightly stops there, writes its PID
+# to the file ODDFLIGHTS_TEST_PAUSE_FILE and waits to be killed. Unset, it does nothing.
+PAUSE_ENV = "ODDFLIGHTS_TEST_PAUSE_AT"
+PAUSE_FILE_ENV = "ODDFLIGHTS_TEST_PAUSE_FILE"
+
+
+def _pause_point(point: str, day: date) -> None:
+    want = os.environ.get(PAUSE_ENV)
+    if not want:
+        return
+    name, _, on = want.partition("@")
+    if name != point or (on and on != day.isoformat()):
+        return
+    marker = os.environ.get(PAUSE_FILE_ENV)
+    if marker:
+        tmp = Path(f"{marker}.{os.getpid()}")
+        tmp.write_text(str(os.getpid()), encoding="ascii")
+        os.replace(tmp, marker)
+    while True:
+        time.sleep(0.5)
+
+
+class Interrupted(BaseException):
+    """A signal asked the run to stop: it unwinds past ``except Exception`` so that the day in
+    progress is recorded ``interrupted`` and the lock is released."""
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises Interrupted (main thread only). A second SIGTERM,
+    while the first unwinds, ends the process at once."""
+
+    def handler(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -52,6 +109,8 @@ class ReceiverOutcome:
     status: str
     days: list[DayOutcome] = field(default_factory=list)
     message: str = ""
+    # Days of earlier runs found still ``running`` (their process died), now ``interrupted``.
+    interrupted: list[date] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +136,7 @@ class NightlyReport:
                     "receiver": r.receiver,
                     "status": r.status,
                     "message": r.message,
+                    "interrupted": [d.isoformat() for d in r.interrupted],
                     "days": [
                         {
                             "day": d.day.isoformat(),
@@ -111,9 +171,27 @@ class NightlySettings:
         )
 
 
-def lock_name(receiver: Receiver) -> str:
-    """The lock a receiver's nightly run holds."""
-    return f"nightly:{receiver.name}"
+def lock_name(receiver: Receiver | str) -> str:
+    """The lock a receiver's (or a receiver name's) nightly run holds."""
+    return f"nightly:{receiver if isinstance(receiver, str) else receiver.name}"
+
+
+def settle_shown_runs(engine: Engine, runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` (a ``list_runs`` frame) with each nightly run still recorded ``running`` whose
+    receiver's lock no live process holds shown ``interrupted``: its process died, and the
+    next nightly records it so. Read-only: the lock is looked at, not taken, so a nightly
+    starting at the same moment is never turned away."""
+    from oddflights.db.locks import lock_is_held
+    from oddflights.db.runs import INTERRUPTED, RUNNING
+
+    stuck = (runs["kind"] == KIND) & (runs["status"] == RUNNING) & runs["receiver"].notna()
+    if not stuck.any():
+        return runs
+    out = runs.copy()
+    for name in sorted(set(out.loc[stuck, "receiver"])):
+        if not lock_is_held(engine, lock_name(name)):
+            out.loc[stuck & (out["receiver"] == name), "status"] = INTERRUPTED
+    return out
 
 
 def first_day(engine: Engine, receiver: Receiver) -> date | None:
@@ -145,12 +223,17 @@ def days_to_do(
 
 
 def training_due(engine: Engine, receiver: Receiver, day: date, retrain_days: int) -> bool:
-    """No ready model trained before ``day``, or the newest ended training too long ago."""
+    """No ready model trained before ``day``, the newest ended training too long ago, or it
+    has no detector (stored before detectors, its validation rasters gone: retrain it)."""
     from oddflights.db.registry import newest_ready_model
 
     assert receiver.id is not None
     newest = newest_ready_model(engine, receiver.id, day)
-    return newest is None or (day - newest.train_to).days > retrain_days
+    return (
+        newest is None
+        or not newest.has_detector
+        or (day - newest.train_to).days > retrain_days
+    )
 
 
 def _train(
@@ -201,6 +284,7 @@ def run_day(
     from oddflights.flights.build import build_flights
     from oddflights.scoring.score import score_day
 
+    _pause_point("build", day)
     built = build_flights(engine, receiver, [day], keep=True)
     counts: dict[str, Any] = {"flights": built.flights}
     if day < first + timedelta(days=settings.warmup_days):
@@ -210,9 +294,12 @@ def run_day(
         counts["note"] = "no flights"
         return DayOutcome(day, "skipped", counts)
     if training_due(engine, receiver, day, settings.retrain_days):
+        _pause_point("train", day)
         counts.update(_train(engine, receiver, day, first, settings, train_config))
+    _pause_point("score", day)
     summary = score_day(engine, receiver, day, built=built.built.pop(day))
     counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
+    _pause_point("record", day)
     report = _write_report(engine, receiver, day)
     if report is not None:
         counts["report"] = str(report)
@@ -241,7 +328,7 @@ def run_receiver(
 ) -> ReceiverOutcome:
     """One receiver's part of a nightly run, under its lock."""
     from oddflights.db.locks import hold_lock
-    from oddflights.db.runs import FAILED, finish_run, start_run
+    from oddflights.db.runs import FAILED, finish_run, mark_interrupted, start_run
 
     assert receiver.id is not None
     settings = settings or NightlySettings.from_settings()
@@ -253,11 +340,22 @@ def run_receiver(
                 "locked",
                 message=f"another nightly run is working on receiver {receiver.name}; left alone",
             )
+        # Holding the lock, no other nightly works on this receiver: runs still "running"
+        # were left by a process that died.
+        stuck = [d for d in mark_interrupted(engine, receiver.id, KIND) if d is not None]
+        notes = []
+        if lock.taken_from is not None:
+            notes.append(f"took over the lock of {lock.taken_from}")
+        if stuck:
+            listed = ", ".join(d.isoformat() for d in stuck)
+            notes.append(f"marked the unfinished run(s) of {listed} interrupted")
+            _log.warning("nightly %s: runs of %s were interrupted", receiver.name, listed)
         todo = days_to_do(engine, receiver, today, day)
         first = first_day(engine, receiver)
         if not todo or first is None:
-            return ReceiverOutcome(receiver.name, "nothing", message="no day to do")
-        outcome = ReceiverOutcome(receiver.name, "ok")
+            message = "; ".join([*notes, "no day to do"])
+            return ReceiverOutcome(receiver.name, "nothing", message=message, interrupted=stuck)
+        outcome = ReceiverOutcome(receiver.name, "ok", interrupted=stuck)
         for d in todo:
             run_id = start_run(engine, KIND, receiver.id, d)
             try:
@@ -267,11 +365,26 @@ def run_receiver(
                 _log.debug("%s", traceback.format_exc())
                 result = DayOutcome(d, FAILED, error=f"{type(exc).__name__}: {exc}")
                 outcome.status = "failed"
+            except BaseException as exc:  # SIGTERM (Interrupted), Ctrl-C: record it, then stop
+                _record_interrupted(engine, run_id, exc)
+                raise
             finish_run(engine, run_id, result.status, result.counts, result.error)
             outcome.days.append(result)
         n_failed = sum(1 for x in outcome.days if x.status == FAILED)
-        outcome.message = f"{len(outcome.days)} day(s), {n_failed} failed"
+        outcome.message = "; ".join([*notes, f"{len(outcome.days)} day(s), {n_failed} failed"])
         return outcome
+
+
+def _record_interrupted(engine: Engine, run_id: int, exc: BaseException) -> None:
+    """Mark a run stopped by a signal; a failure to say so must not hide the signal (the next
+    run marks it instead)."""
+    from oddflights.db.runs import INTERRUPTED, finish_run
+
+    why = str(exc) or type(exc).__name__
+    try:
+        finish_run(engine, run_id, INTERRUPTED, error=f"interrupted: {why}")
+    except Exception as err:
+        _log.error("run %s: could not record the interruption: %s", run_id, err)
 
 
 def run_nightly(
@@ -286,8 +399,6 @@ def run_nightly(
     """One nightly run over ``receivers``: every day not yet done up to yesterday (each
     receiver's zone; ``today`` overrides the clock), or just ``day``. ``train_config`` (a
     TrainConfig) overrides the training settings."""
-    import time
-
     t0 = time.perf_counter()
     report = NightlyReport()
     settings = settings or NightlySettings.from_settings()

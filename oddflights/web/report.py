@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
+import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -68,15 +68,28 @@ def write_day_report(engine: Engine, receiver: Receiver | str, day: date, path: 
     html = render_day_report(engine, receiver, day)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(html)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new, uniquely named temporary file in ``path``'s folder, opened for writing with the
+    mode the umask (and any default ACL) gives, as for any file the user writes: mkstemp's
+    0600 would hide the report from a web server running as another user."""
+    for _ in range(100):
+        tmp = path.with_name(f".report-{secrets.token_hex(8)}.html")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def nightly_report_path(receiver_name: str, day: date) -> Path | None:

@@ -1,27 +1,34 @@
-"""The nightly run on a simulated receiver: warm-up, catch-up, locking, failure and retry."""
+"""The nightly run on a simulated receiver: warm-up, catch-up, locking, failure and retry,
+recovery from a run that died, and the report files' mode."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
+from oddflights.cli import main
 from oddflights.db import open_db
-from oddflights.db.locks import try_lock
-from oddflights.db.models import ModelRow
+from oddflights.db.locks import holder_id, lock_holder, process_state, try_lock
+from oddflights.db.models import LockRow, ModelRow
 from oddflights.db.receivers import add_receiver, get_receiver
 from oddflights.db.registry import list_models
-from oddflights.db.runs import list_runs
-from oddflights.db.scores import scoring_models
+from oddflights.db.runs import list_runs, start_run
+from oddflights.db.scores import query_anomalies, scoring_models
+from oddflights.flights.build import build_flights
 from oddflights.receivers import Receiver
 from oddflights.scheduler.nightly import NightlySettings, lock_name, run_nightly
 from oddflights.simulate import SimConfig, simulate
@@ -109,7 +116,7 @@ def test_a_second_run_has_nothing_to_do(copy: tuple[str, Engine]) -> None:
 
 
 def _junk_model(engine: Engine, receiver_id: int) -> int:
-    """A 'ready' model whose stored file is corrupt: scoring with it fails."""
+    """A 'ready' model whose stored detector is corrupt: scoring with it fails."""
     return stub_model(
         engine,
         receiver_id,
@@ -119,7 +126,24 @@ def _junk_model(engine: Engine, receiver_id: int) -> int:
         threshold=0.1,
         calibration={"score_fn": "bce"},
         keras_bytes=b"not a keras file",
+        detector_bytes=b"not a detector",
     )
+
+
+def test_a_model_without_detector_is_replaced_by_a_new_one(copy: tuple[str, Engine]) -> None:
+    """The newest ready model has no detector (stored before detectors, not convertible):
+    the nightly trains a new model and scores with it instead of failing the day."""
+    _, engine = copy
+    rec = get_receiver(engine, "sim")
+    assert rec.id is not None
+    bare = stub_model(engine, rec.id, D0 + timedelta(days=3), D0 + timedelta(days=5))
+    report = run_nightly(
+        engine, [rec], today=TODAY + timedelta(days=1), settings=SETTINGS, train_config=TINY
+    )
+    assert report.ok, report
+    (day,) = report.receivers[0].days
+    assert day.status == "ok" and day.counts["trained_model"] > bare
+    assert day.counts["model_id"] == day.counts["trained_model"]
 
 
 def test_a_failed_day_is_recorded_the_run_goes_on_and_the_next_run_retries(
@@ -209,3 +233,167 @@ def test_warm_up_days_on_any_database(engine: Engine) -> None:
     assert all(o.counts["flights"] > 10 for o in report.receivers[0].days)
     again = run_nightly(engine, [rec], today=D0 + timedelta(days=2), settings=SETTINGS)
     assert again.receivers[0].status == "nothing"
+
+
+def _dead_holder() -> str:
+    """The lock holder a nightly killed with -9 leaves: this host, a PID now gone."""
+    proc = subprocess.Popen(["sleep", "60"])
+    state = process_state(proc.pid)
+    proc.kill()
+    proc.wait()
+    host_space = holder_id().rsplit(":", 3)[0]
+    return f"{host_space}:{proc.pid}:{state[1] if state else '-'}:0badc0de"
+
+
+@pytest.mark.skipif(process_state(os.getpid()) is None, reason="needs Linux /proc")
+def test_a_run_left_by_a_dead_process_is_marked_interrupted_and_its_day_redone(
+    copy: tuple[str, Engine],
+) -> None:
+    """What a nightly killed with -9 while on day 7 leaves: its lock row, its run `running`,
+    day 7's flights built but not scored. The next run takes the lock over at once, marks
+    the run interrupted with the time, and redoes day 7."""
+    url, engine = copy
+    rec = get_receiver(engine, "sim")
+    assert rec.id is not None
+    day7 = D0 + timedelta(days=6)
+    dead = _dead_holder()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(LockRow).values(
+                name=lock_name(rec), holder=dead, acquired_at=datetime.now(UTC)
+            )
+        )
+    stuck = start_run(engine, "nightly", rec.id, day7)
+    build_flights(engine, rec, [day7])
+    before = datetime.now(UTC)
+
+    report = run_nightly(
+        engine, [rec], today=TODAY + timedelta(days=1), settings=SETTINGS, train_config=TINY
+    )
+    (outcome,) = report.receivers
+    assert outcome.status == "ok", outcome.message
+    assert outcome.interrupted == [day7]
+    assert dead in outcome.message and "interrupted" in outcome.message
+    (redone,) = outcome.days
+    assert redone.day == day7 and redone.status == "ok" and redone.counts["scored"] > 50
+    runs = list_runs(engine, rec.id).set_index("run_id")
+    old = runs.loc[stuck]
+    assert old["status"] == "interrupted" and "interrupted" in old["error"]
+    assert old["finished_at"] >= before
+    assert runs.loc[runs.index.max(), "status"] == "ok"
+    assert (runs["status"] != "running").all()
+    assert lock_holder(engine, lock_name(rec)) is None
+    flagged = query_anomalies(engine, rec.id, day7, include_all=True)
+    assert len(flagged) == redone.counts["scored"]
+
+    listed = CliRunner().invoke(
+        main, ["runs", "--receiver", "sim", "--db", url, "--format", "json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert '"status": "interrupted"' in listed.output
+
+
+def test_sigterm_in_a_run_records_the_day_interrupted_and_frees_the_lock(
+    copy: tuple[str, Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM unwinds the run (Interrupted): the day in progress is recorded interrupted at
+    once and the lock is released; the next run finds nothing stuck and redoes the day."""
+    from oddflights.scheduler.nightly import (
+        PAUSE_ENV,
+        PAUSE_FILE_ENV,
+        Interrupted,
+        sigterm_unwinds,
+    )
+
+    _, engine = copy
+    rec = get_receiver(engine, "sim")
+    assert rec.id is not None
+    day7 = D0 + timedelta(days=6)
+    marker = tmp_path / "paused"
+    # The run stops before scoring day 7 (flights built); then SIGTERM comes.
+    monkeypatch.setenv(PAUSE_ENV, f"score@{day7.isoformat()}")
+    monkeypatch.setenv(PAUSE_FILE_ENV, str(marker))
+
+    def terminate_when_paused() -> None:
+        while not marker.exists():
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    sender = threading.Thread(target=terminate_when_paused, daemon=True)
+    sender.start()
+    with pytest.raises(Interrupted, match="SIGTERM"), sigterm_unwinds():
+        run_nightly(
+            engine, [rec], today=TODAY + timedelta(days=1), settings=SETTINGS, train_config=TINY
+        )
+    sender.join()
+    monkeypatch.delenv(PAUSE_ENV)
+    assert signal.getsignal(signal.SIGTERM) is handler
+    runs = list_runs(engine, rec.id)
+    last = runs.iloc[0]
+    assert last["day"] == day7 and last["status"] == "interrupted"
+    assert last["error"] == "interrupted: SIGTERM" and last["finished_at"] is not None
+    assert lock_holder(engine, lock_name(rec)) is None
+    again = run_nightly(
+        engine, [rec], today=TODAY + timedelta(days=1), settings=SETTINGS, train_config=TINY
+    )
+    (outcome,) = again.receivers
+    assert outcome.status == "ok" and outcome.interrupted == []
+    assert [(o.day, o.status) for o in outcome.days] == [(day7, "ok")]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_report_files_get_the_mode_the_umask_gives(
+    copy: tuple[str, Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int
+) -> None:
+    """The nightly's report (and `oddflights report`'s) is written atomically, yet with the
+    umask's mode (0644 under 022), not mkstemp's 0600 that hides it from a web server."""
+    from oddflights.web.report import write_day_report
+
+    _, engine = copy
+    rec = get_receiver(engine, "sim")
+    folder = tmp_path / "reports"
+    monkeypatch.setenv("ODDFLIGHTS_NIGHTLY_REPORT_DIR", str(folder))
+    previous = os.umask(umask)
+    try:
+        report = run_nightly(
+            engine, [rec], today=TODAY + timedelta(days=1), settings=SETTINGS, train_config=TINY
+        )
+        by_hand = write_day_report(engine, rec, D0 + timedelta(days=4), tmp_path / "r.html")
+    finally:
+        os.umask(previous)
+    (day,) = report.receivers[0].days
+    path = Path(day.counts["report"])
+    assert path.parent == folder and path.read_text(encoding="utf-8").startswith("<!")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask)
+    assert oct(by_hand.stat().st_mode & 0o777) == oct(0o666 & ~umask)
+    assert sorted(p.name for p in folder.iterdir()) == [path.name]  # no temporary left
+
+
+def test_runs_shows_a_nightly_run_whose_process_died_interrupted(engine: Engine) -> None:
+    """Before the next nightly records it, `oddflights runs` already shows a run left
+    `running` as interrupted when no live process holds its receiver's lock; a run whose
+    lock is held (by this process here) stays `running`. Looking takes no lock."""
+    rec = add_receiver(engine, Receiver("roof", 52.0, 5.0))
+    assert rec.id is not None
+    start_run(engine, "nightly", rec.id, D0)
+    start_run(engine, "score", rec.id, D0)  # not the nightly's: it takes no lock, left alone
+    url = engine.url.render_as_string(hide_password=False)
+
+    def shown() -> list[tuple[str, str]]:
+        listed = CliRunner().invoke(main, ["runs", "--db", url, "--format", "json"])
+        assert listed.exit_code == 0, listed.output
+        return [(r["kind"], r["status"]) for r in json.loads(listed.output)]
+
+    lock = try_lock(engine, lock_name(rec), timedelta(hours=6))
+    assert lock is not None
+    try:
+        assert shown() == [("score", "running"), ("nightly", "running")]
+    finally:
+        lock.release()
+    assert shown() == [("score", "running"), ("nightly", "interrupted")]
+    # Only shown so: the row is recorded interrupted by the next nightly, under its lock.
+    assert list(list_runs(engine, rec.id)["status"]) == ["running", "running"]
+    report = run_nightly(engine, [rec], today=D0 + timedelta(days=1), settings=SETTINGS)
+    assert report.receivers[0].interrupted == [D0]
+    assert list(list_runs(engine, rec.id)["status"]) == ["running", "interrupted"]
