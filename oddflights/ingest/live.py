@@ -1,12 +1,19 @@
 """Live ingest: a TCP client for a receiver's SBS (port 30003), Beast (30005) or AVR (30002)
 feed that writes positions as they come, survives receiver drops and database outages.
 
-Bytes are parsed a few times a second (whole lines/frames only; a partial one waits for the
-rest) and written through ``ingest_chunks`` at least every ``commit_every_s``. When the receiver
-drops, the client reconnects with exponential backoff; what was left of a cut line or frame is
-counted as a ``truncated`` reject. When a write fails because the database is unreachable, the
-rows go to an append-only spool file (JSON lines), reading goes on, and the spool is replayed
-(then deleted) once the database answers again. Replays are idempotent like every write.
+Two threads. The caller's reads the socket and parses a few times a second (whole lines/frames
+only; a partial one waits for the rest); a writer thread stores what was parsed through
+``ingest_chunks`` at least every ``commit_every_s``, so a slow or hanging write never stops the
+reading. When the receiver drops, the client reconnects with exponential backoff; what was left
+of a cut line or frame is counted as a ``truncated`` reject.
+
+When a write fails (database unreachable, SQLite locked past its busy timeout, a dropped
+connection, anything else) or hangs for more than ``STUCK_S``, parsed rows go to an append-only
+spool file (JSON lines, fsynced) instead of waiting in memory, reading goes on, and the writer
+replays the spool (then deletes it) once the database answers again. Replays are idempotent
+like every write, so a chunk written twice (say, spooled while its hanging write still went
+through) is stored once. On stop the last rows are written, or spooled if the database does
+not take them within ``close_timeout_s``; a spool left behind is replayed at the next start.
 """
 
 from __future__ import annotations
@@ -18,16 +25,17 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from oddflights.columns import POSITION_COLUMNS
+from oddflights.db.engine import create_engine
 from oddflights.ingest.modes import AvrReader, BeastReader, empty_positions
 from oddflights.ingest.sbs import SbsParser
 from oddflights.ingest.summary import IngestSummary
@@ -43,16 +51,42 @@ PARSE_MAX_BYTES = 4 << 20
 RECV_BYTES = 1 << 20
 FIRST_BACKOFF_S = 0.5
 DRAIN_S = 2.0
-# Errors that mean "the database cannot take this write now": SQLAlchemy's, and the DBAPI's own
-# where the writer talks to the driver directly (sqlite3 executemany, psycopg COPY).
-_DB_DOWN: tuple[type[BaseException], ...] = (OperationalError, DatabaseError, sqlite3.DatabaseError)
+# A write attempt running longer than this is treated as hanging: parsed rows go to the spool
+# rather than wait in memory for it (SQLite's busy timeout alone is 30 s).
+STUCK_S = 5.0
+# While the database is failing, parsed rows reach the spool at least this often.
+SPOOL_EVERY_S = 1.0
+# Rows queued for a healthy writer beyond which reading waits (the socket buffers meanwhile).
+MAX_PENDING_ROWS = 200_000
+# Rows per write when replaying the spool, so a long outage's spool is not read whole.
+REPLAY_ROWS = 200_000
+# On stop, how long to wait for the database to take the last rows before spooling them:
+# within `docker stop`'s 10 s grace after the reading has drained.
+CLOSE_WAIT_S = 6.0
+# Errors that mean "the database cannot take this write now": SQLAlchemy's (wrapping the
+# driver's on connect and execute), and the DBAPI's own where the writer talks to the driver
+# directly (sqlite3 executemany, psycopg COPY). Any other exception is spooled too (the rows
+# are kept), but logged with its traceback.
+_DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error)
 try:
     import psycopg
 
-    _DB_DOWN = (*_DB_DOWN, psycopg.DatabaseError)
+    _DB_ERRORS = (*_DB_ERRORS, psycopg.Error)
 except ImportError:  # pragma: no cover - psycopg ships with oddflights
     pass
+# libpq settings for the writer's PostgreSQL connections, so that an unreachable server (a
+# connect that is never answered, a link that went silent mid-write) fails in seconds instead
+# of blocking the writer for the kernel's minutes.
+_PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 _FLOAT_COLUMNS = ("lat", "lon", "altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm")
+_NAT = np.iinfo(np.int64).min
 
 
 class _Feed(Protocol):
@@ -120,28 +154,62 @@ def default_spool_path(engine: Engine, receiver: Receiver) -> Path:
 # Spool ---------------------------------------------------------------------------------------
 
 
+def _scalar(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _plain_values(series: pd.Series) -> list[object]:
+    """A column as JSON-ready values: None for every kind of missing (None, NaN, NaT, pd.NA),
+    Python scalars for numpy's, whatever the dtype (object, string, nullable, numpy)."""
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    return [None if gone else _scalar(v) for v, gone in zip(values.tolist(), missing, strict=True)]
+
+
+def _ts_values(series: pd.Series) -> list[int | None]:
+    # Integer nanoseconds: exact, whatever unit the column has (a float would round them).
+    ns = pd.to_datetime(series, utc=True, errors="coerce").to_numpy(dtype="datetime64[ns]")
+    return [None if v == _NAT else v for v in ns.view(np.int64).tolist()]
+
+
 def _chunk_to_json(chunk: ParsedChunk) -> str:
     pos = chunk.positions
+    names = [*POSITION_COLUMNS, *(c for c in pos.columns if c not in POSITION_COLUMNS)]
     cols: dict[str, list[object]] = {}
-    for c in POSITION_COLUMNS:
-        if c == "ts":
-            cols[c] = list(pos["ts"].astype("int64").tolist())
-        elif c in _FLOAT_COLUMNS:
-            cols[c] = [None if v != v else v for v in pos[c].astype(np.float64).tolist()]
+    for c in names:
+        if c not in pos:
+            cols[c] = [None] * len(pos)
+        elif c == "ts":
+            cols[c] = list(_ts_values(pos[c]))
         else:
-            cols[c] = [None if v is None or v != v else v for v in pos[c].astype(object).tolist()]
+            cols[c] = _plain_values(pos[c])
     rejects = {
-        "raw": [None if v is None else str(v) for v in chunk.rejects["raw"].tolist()],
-        "reason": [str(v) for v in chunk.rejects["reason"].tolist()],
+        "raw": _plain_values(chunk.rejects["raw"]),
+        "reason": [str(v) for v in _plain_values(chunk.rejects["reason"])],
     }
-    return json.dumps({"positions": cols, "rejects": rejects, "lines": chunk.lines})
+    return json.dumps(
+        {
+            "positions": cols,
+            "rejects": rejects,
+            "lines": chunk.lines,
+            "bytes_read": chunk.bytes_read,
+        }
+    )
 
 
 def _chunk_from_json(line: str) -> ParsedChunk:
     obj = json.loads(line)
     cols = obj["positions"]
-    pos = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in POSITION_COLUMNS})
-    pos["ts"] = pd.to_datetime(pd.Series(cols["ts"], dtype=np.int64), unit="ns", utc=True)
+    names = [*POSITION_COLUMNS, *(c for c in cols if c not in POSITION_COLUMNS)]
+    pos = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in names})
+    ns = np.array([_NAT if v is None else v for v in cols["ts"]], dtype=np.int64)
+    pos["ts"] = pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
     for c in _FLOAT_COLUMNS:
         pos[c] = pd.to_numeric(pos[c], errors="coerce").astype(np.float64)
     if len(pos) == 0:
@@ -149,40 +217,16 @@ def _chunk_from_json(line: str) -> ParsedChunk:
     rejects = (
         pd.DataFrame(obj["rejects"], dtype=object) if obj["rejects"]["reason"] else empty_rejects()
     )
-    return ParsedChunk(pos, rejects, lines=int(obj.get("lines", 0)))
+    return ParsedChunk(
+        pos,
+        rejects,
+        lines=int(obj.get("lines", 0)),
+        bytes_read=int(obj.get("bytes_read", 0)),
+    )
 
 
-@dataclass
-class Spool:
-    """An append-only file of chunks that could not be written yet."""
-
-    path: Path
-
-    def append(self, chunk: ParsedChunk) -> None:
-        """Add a chunk, durably (flushed and fsynced before returning)."""
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(_chunk_to_json(chunk) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-
-    def exists(self) -> bool:
-        return self.path.exists() and self.path.stat().st_size > 0
-
-    def read(self) -> list[ParsedChunk]:
-        """Every complete chunk in the spool (a line cut by a crash is skipped and logged)."""
-        chunks = []
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                chunks.append(_chunk_from_json(line))
-            except (ValueError, KeyError, TypeError):
-                _log.warning("spool %s line %d is cut short; skipped", self.path, n)
-        return chunks
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-# Client --------------------------------------------------------------------------------------
+def _rows(chunk: ParsedChunk) -> int:
+    return len(chunk.positions) + len(chunk.rejects)
 
 
 def _merge(chunks: list[ParsedChunk]) -> ParsedChunk:
@@ -196,55 +240,314 @@ def _merge(chunks: list[ParsedChunk]) -> ParsedChunk:
     )
 
 
-@dataclass
-class _Writer:
-    """Writes merged chunks, spooling them while the database is unreachable."""
+class Spool:
+    """An append-only file of chunks that could not be written yet, shared by the reading
+    thread (appends) and the writer (appends, replays)."""
 
-    engine: Engine
-    receiver: Receiver
-    source: str
-    spool: Spool
-    total: IngestSummary = field(default_factory=IngestSummary)
-    pending: list[ParsedChunk] = field(default_factory=list)
-    db_down: bool = False
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._replayed = 0  # bytes at the head of the file already written by this process
+        self._checked_end = False
+        self._closed = False
 
-    def flush(self) -> None:
-        chunk = _merge(self.pending) if self.pending else None
-        self.pending = []
-        if self.spool.exists() and not self._replay():
+    def append(self, chunk: ParsedChunk) -> None:
+        """Add a chunk, durably (flushed and fsynced before returning)."""
+        line = (_chunk_to_json(chunk) + "\n").encode()
+        with self._lock, self.path.open("ab") as out:
+            if not self._checked_end:
+                # A line cut by an earlier crash must not swallow this one.
+                if out.tell() > 0 and not self._ends_with_newline():
+                    out.write(b"\n")
+                self._checked_end = True
+            out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def exists(self) -> bool:
+        """Whether the spool holds rows not written yet."""
+        with self._lock:
+            return self._size() > self._replayed
+
+    def _entries(self) -> Iterator[tuple[ParsedChunk | None, int]]:
+        """Each chunk not written yet (None for a line cut by a crash, which is logged), with
+        the file offset after it."""
+        with self._lock:
+            start, end = self._replayed, self._size()
+        if end <= start:
+            return
+        with self.path.open("rb") as f:
+            f.seek(start)
+            pos = start
+            while pos < end:
+                line = f.readline()
+                if not line:
+                    return
+                pos += len(line)
+                try:
+                    yield _chunk_from_json(line.decode("utf-8")), pos
+                except (ValueError, KeyError, TypeError):
+                    _log.warning("spool %s: a line cut short at byte %d; skipped", self.path, pos)
+                    yield None, pos
+
+    def read(self) -> list[ParsedChunk]:
+        """Every chunk not written yet."""
+        return [chunk for chunk, _ in self._entries() if chunk is not None]
+
+    def batches(self, max_rows: int = REPLAY_ROWS) -> Iterator[tuple[ParsedChunk, int]]:
+        """The chunks not written yet, merged up to ``max_rows`` rows, each with the file offset
+        after it (for ``replayed``)."""
+        group: list[ParsedChunk] = []
+        rows = 0
+        pos = None
+        for chunk, pos in self._entries():
             if chunk is not None:
-                self.spool.append(chunk)
-            return
-        if chunk is None:
-            return
-        try:
-            self.total = self.total + ingest_chunks(
-                self.engine, self.receiver, [chunk], source=self.source
-            )
-            self.db_down = False
-        except _DB_DOWN as exc:
-            self._down(exc)
-            self.spool.append(chunk)
+                group.append(chunk)
+                rows += _rows(chunk)
+            if rows >= max_rows:
+                yield _merge(group), pos
+                group, rows, pos = [], 0, None
+        if pos is not None:
+            yield _merge(group), pos
 
-    def _replay(self) -> bool:
-        try:
-            chunks = self.spool.read()
-            self.total = self.total + ingest_chunks(
-                self.engine, self.receiver, chunks, source=self.source
-            )
-        except _DB_DOWN as exc:
-            self._down(exc)
-            return False
-        _log.warning("database is back: replayed %d spooled chunks", len(chunks))
-        self.spool.remove()
+    def replayed(self, upto: int) -> None:
+        """The file up to byte ``upto`` is written: delete the file if that is all of it."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._size() <= upto:
+                self.path.unlink(missing_ok=True)
+                self._replayed = 0
+                self._checked_end = False
+            else:
+                self._replayed = upto
+
+    def close(self) -> None:
+        """No more replays from this process: what is in the file stays for the next start."""
+        with self._lock:
+            self._closed = True
+
+    def remove(self) -> None:
+        """Delete the file."""
+        with self._lock:
+            self.path.unlink(missing_ok=True)
+            self._replayed = 0
+
+
+# Writer --------------------------------------------------------------------------------------
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _writer_engine(engine: Engine) -> Engine:
+    """The engine the writer uses: ``engine`` itself, or for PostgreSQL a copy whose
+    connections give up on a silent server in seconds (see ``_PG_CONNECT_ARGS``)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(
+        engine.url.render_as_string(hide_password=False), connect_args=_PG_CONNECT_ARGS
+    )
+
+
+class _Writer:
+    """A thread that writes queued chunks, spooling them while the database cannot take them."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        receiver: Receiver,
+        source: str,
+        spool: Spool,
+        commit_every_s: float,
+    ) -> None:
+        self.engine = engine
+        self.receiver = receiver
+        self.source = source
+        self.spool = spool
+        self.commit_every_s = commit_every_s
+        self.total = IngestSummary()
         self.db_down = False
-        return True
+        self._cond = threading.Condition()
+        self._pending: list[ParsedChunk] = []
+        self._pending_rows = 0
+        self._pending_since: float | None = None
+        self._in_flight: ParsedChunk | None = None
+        self._busy_since: float | None = None
+        self._closing = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-writer", daemon=True)
+        self._thread.start()
+
+    # Reading thread ---------------------------------------------------------------------------
+
+    def submit(self, chunk: ParsedChunk) -> None:
+        """Queue a parsed chunk. While writes fail or hang, queued rows go to the spool (at least
+        every ``SPOOL_EVERY_S``) rather than wait in memory; while a healthy writer is merely
+        behind by ``MAX_PENDING_ROWS``, this waits for it."""
+        if _rows(chunk) == 0 and chunk.lines == 0:
+            return
+        with self._cond:
+            now = time.monotonic()
+            self._pending.append(chunk)
+            self._pending_rows += _rows(chunk)
+            if self._pending_since is None:
+                self._pending_since = now
+            while (
+                self._pending_rows > MAX_PENDING_ROWS
+                and not self._troubled(now)
+                and self._thread.is_alive()
+            ):
+                self._wake.set()
+                self._cond.wait(0.5)
+                now = time.monotonic()
+            since = self._pending_since
+            to_spool = self._troubled(now) and since is not None and now - since >= SPOOL_EVERY_S
+        if to_spool:
+            self._spool_pending()
+
+    def _troubled(self, now: float) -> bool:
+        busy = self._busy_since
+        return self.db_down or (busy is not None and now - busy > STUCK_S)
+
+    def _take_pending(self) -> list[ParsedChunk]:
+        chunks, self._pending = self._pending, []
+        self._pending_rows = 0
+        self._pending_since = None
+        self._cond.notify_all()
+        return chunks
+
+    def _spool_pending(self) -> None:
+        with self._cond:
+            chunks = self._take_pending()
+        if not chunks:
+            return
+        merged = _merge(chunks)
+        try:
+            self.spool.append(merged)
+        except OSError as exc:
+            # Cannot spool (disk full?): the rows stay queued in memory for the writer.
+            _log.error("cannot write the spool %s: %s", self.spool.path, exc)
+            self._requeue(merged)
+
+    def _requeue(self, chunk: ParsedChunk) -> None:
+        with self._cond:
+            self._pending.insert(0, chunk)
+            self._pending_rows += _rows(chunk)
+            self._pending_since = self._pending_since or time.monotonic()
+
+    def close(self, timeout: float | None) -> None:
+        """Write what is queued and stop the thread; after ``timeout`` seconds (None: no limit)
+        whatever the database has not taken yet is spooled instead."""
+        with self._cond:
+            self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            return
+        with self._cond:
+            left = self._take_pending()
+            if self._in_flight is not None:
+                left.append(self._in_flight)
+        if left:
+            self.spool.append(_merge(left))
+        self.spool.close()
+        _log.warning(
+            "the database did not take the last rows within %.0f s; they are kept in %s "
+            "and written at the next start",
+            timeout,
+            self.spool.path,
+        )
+
+    # Writer thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.commit_every_s)
+            self._wake.clear()
+            with self._cond:
+                closing = self._closing
+            try:
+                self._cycle()
+            except Exception:  # a bug here must not stop the writing; _cycle keeps the rows
+                _log.exception("live writer: unexpected failure")
+            if closing:
+                return
+
+    def _cycle(self) -> None:
+        with self._cond:
+            chunks = self._take_pending()
+            chunk = _merge(chunks) if chunks else None
+            self._in_flight = chunk
+            self._busy_since = time.monotonic()
+        try:
+            if self.spool.exists():
+                self._replay()
+            if chunk is not None:
+                self._write(chunk)
+            if self.db_down:
+                _log.warning("database is back")
+            self.db_down = False
+        except Exception as exc:
+            self._down(exc)
+            if chunk is not None:
+                self._keep(chunk)
+        finally:
+            with self._cond:
+                self._in_flight = None
+                self._busy_since = None
+                self._cond.notify_all()
+
+    def _write(self, chunk: ParsedChunk) -> None:
+        self.total = self.total + ingest_chunks(
+            self.engine, self.receiver, [chunk], source=self.source
+        )
+
+    def _replay(self) -> None:
+        n = 0
+        for chunk, upto in self.spool.batches(REPLAY_ROWS):
+            self._write(chunk)
+            self.spool.replayed(upto)
+            n += len(chunk.positions)
+        _log.warning("replayed %d spooled positions from %s", n, self.spool.path)
+
+    def _keep(self, chunk: ParsedChunk) -> None:
+        try:
+            self.spool.append(chunk)
+        except OSError as exc:
+            # Cannot spool either (disk full?): keep the rows queued in memory and retry.
+            _log.error("cannot write the spool %s: %s", self.spool.path, exc)
+            self._requeue(chunk)
 
     def _down(self, exc: BaseException) -> None:
         if not self.db_down:
-            _log.warning("database unreachable, spooling to %s: %s", self.spool.path, exc)
+            if isinstance(exc, _DB_ERRORS):
+                _log.warning(
+                    "database unreachable, spooling to %s: %s", self.spool.path, _reason(exc)
+                )
+            else:
+                _log.error("writing failed, spooling to %s", self.spool.path, exc_info=exc)
         self.db_down = True
-        self.engine.dispose()
+        try:
+            self.engine.dispose()  # a broken pooled connection must not be reused
+        except Exception:  # disposing a dead pool may fail too; there is nothing to keep
+            _log.debug("engine dispose failed", exc_info=True)
+
+
+# Client --------------------------------------------------------------------------------------
 
 
 def run_live(
@@ -259,20 +562,41 @@ def run_live(
     spool_path: Path | None = None,
     commit_every_s: float = 2.0,
     max_backoff_s: float = 60.0,
+    close_timeout_s: float | None = CLOSE_WAIT_S,
 ) -> IngestSummary:
     """Read a receiver's feed at host:port until ``stop`` is set, writing positions at least
-    every ``commit_every_s``; returns what was stored once the last rows are flushed."""
+    every ``commit_every_s``; returns what was stored once the last rows are written (or, if
+    the database does not take them within ``close_timeout_s``, spooled for the next start)."""
     feed = make_feed(fmt, options)
     stop = stop or threading.Event()
+    t0 = time.perf_counter()
+    write_engine = _writer_engine(engine)
     writer = _Writer(
-        engine,
+        write_engine,
         receiver,
         f"live:{fmt}",
         Spool(spool_path or default_spool_path(engine, receiver)),
+        commit_every_s,
     )
-    t0 = time.perf_counter()
+    try:
+        _read_feed(host, port, feed, writer, stop, max_backoff_s)
+    finally:
+        writer.close(close_timeout_s)
+        if write_engine is not engine:
+            write_engine.dispose()
+    writer.total.seconds = time.perf_counter() - t0
+    return writer.total
+
+
+def _read_feed(
+    host: str,
+    port: int,
+    feed: _Feed,
+    writer: _Writer,
+    stop: threading.Event,
+    max_backoff_s: float,
+) -> None:
     backoff = FIRST_BACKOFF_S
-    last_commit = time.monotonic()
     while not stop.is_set():
         try:
             sock = socket.create_connection((host, port), timeout=min(5.0, max_backoff_s))
@@ -280,19 +604,17 @@ def run_live(
             _log.warning(
                 "cannot connect to %s:%d (%s); retrying in %.1f s", host, port, exc, backoff
             )
-            if writer.pending or writer.spool.exists():
-                writer.flush()
             stop.wait(backoff)
             backoff = min(backoff * 2, max_backoff_s)
             continue
         _log.info("connected to %s:%d", host, port)
         try:
-            got_data = _read_connection(sock, feed, writer, stop, commit_every_s, last_commit)
+            got_data = _read_connection(sock, feed, writer, stop)
         finally:
             sock.close()
         cut = feed.discard()
         if cut.strip(b"\r\n"):
-            writer.pending.append(
+            writer.submit(
                 ParsedChunk(
                     empty_positions(),
                     pd.DataFrame(
@@ -301,29 +623,20 @@ def run_live(
                     lines=1,
                 )
             )
-        writer.flush()
-        last_commit = time.monotonic()
         if got_data:
             backoff = FIRST_BACKOFF_S
         if not stop.is_set():
             _log.warning("receiver %s:%d dropped; reconnecting in %.1f s", host, port, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, max_backoff_s)
-    writer.flush()
-    writer.total.seconds = time.perf_counter() - t0
-    return writer.total
+    _log.info("stopping: writing the last rows")
 
 
 def _read_connection(
-    sock: socket.socket,
-    feed: _Feed,
-    writer: _Writer,
-    stop: threading.Event,
-    commit_every_s: float,
-    last_commit: float,
+    sock: socket.socket, feed: _Feed, writer: _Writer, stop: threading.Event
 ) -> bool:
     """Read until the receiver drops or ``stop`` is set; True if any bytes came."""
-    sock.settimeout(min(0.2, commit_every_s))
+    sock.settimeout(0.2)
     buffered: list[bytes] = []
     size = 0
     arrival = time.time()
@@ -346,11 +659,8 @@ def _read_connection(
             open_ = False
         now = time.monotonic()
         if buffered and (not open_ or size >= PARSE_MAX_BYTES or now - last_parse >= PARSE_EVERY_S):
-            writer.pending.append(feed.feed(b"".join(buffered), arrival))
+            writer.submit(feed.feed(b"".join(buffered), arrival))
             buffered, size, last_parse = [], 0, now
-        if now - last_commit >= commit_every_s:
-            writer.flush()
-            last_commit = now
     if open_:
         # Stopping: take what the receiver already sent (bounded), so a stop loses nothing
         # that reached this machine.
@@ -366,5 +676,5 @@ def _read_connection(
             buffered.append(data)
             arrival = time.time()
     if buffered:
-        writer.pending.append(feed.feed(b"".join(buffered), arrival))
+        writer.submit(feed.feed(b"".join(buffered), arrival))
     return got_data

@@ -6,23 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import io
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
+from oddflights.columns import POSITION_COLUMNS
 from oddflights.db.positions import read_positions
 from oddflights.db.receivers import add_receiver
-from oddflights.ingest.live import run_live
+from oddflights.ingest.live import Spool, make_feed, run_live
 from oddflights.ingest.sbs import parse_sbs
 from oddflights.ingest.summary import IngestSummary
-from oddflights.ingest.types import ParseOptions
+from oddflights.ingest.types import ParsedChunk, ParseOptions, empty_rejects
 from oddflights.ingest.writer import ingest_chunks
 from oddflights.receivers import Receiver
 from oddflights.simulate import SimConfig, simulate
@@ -243,3 +246,153 @@ def test_unknown_format_is_refused(engine: Engine) -> None:
     receiver = _receiver(engine, "live")
     with pytest.raises(ValueError, match="xml"):
         run_live(engine, receiver, "127.0.0.1", 1, "xml", options=ParseOptions(receiver))
+
+
+def _missing(value: object) -> bool:
+    return bool(pd.isna(np.array([value], dtype=object))[0])
+
+
+def test_spool_round_trip_keeps_every_kind_of_missing_value(tmp_path: Path) -> None:
+    # Each row misses one column, in the ways parsers produce: pd.NA in pyarrow and nullable
+    # columns, NaN and None in object ones, NaT; numpy scalars and bools around them.
+    n = len(POSITION_COLUMNS)
+    ts = pd.Series(pd.date_range("2024-05-01", periods=n, freq="1s", tz="UTC"))
+    ts[1] = None
+    positions = pd.DataFrame(
+        {
+            "icao24": pd.Series(["a1b2c3"] * n, dtype="string[pyarrow]"),
+            "ts": ts,
+            "lat": pd.Series([52.0 + k / 1e6 for k in range(n)], dtype="Float64"),
+            "lon": pd.Series([np.float64(4.25)] * n, dtype=object),
+            "altitude_ft": np.full(n, 35000.0),
+            "groundspeed_kt": pd.Series([np.int64(420)] * n, dtype=object),
+            "track_deg": np.full(n, 90.5),
+            "vertical_rate_fpm": pd.Series([-64] * n, dtype="Int64"),
+            "callsign": pd.Series(["KLM1234"] * n, dtype="string[pyarrow]"),
+            "squawk": pd.Series(["7000"] * n, dtype="str"),
+            "onground": pd.Series([np.bool_(False), True] * (n // 2) + [False], dtype=object),
+            "raw": pd.Series([f"line {k}" for k in range(n)], dtype="string[pyarrow]"),
+        }
+    )
+    nan, na = np.nan, pd.NA
+    gone: list[Any] = [na, pd.NaT, na, nan, nan, None, nan, na, na, None, nan]
+    for row, (col, value) in enumerate(zip(POSITION_COLUMNS, gone, strict=True)):
+        positions.loc[row, col] = value
+    rejects = pd.DataFrame({"raw": ["MSG,3,bad", None, pd.NA], "reason": ["bad_time"] * 3})
+    chunk = ParsedChunk(positions, rejects, lines=17, bytes_read=1234)
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.append(chunk)
+    spool.append(ParsedChunk(positions.iloc[:0], empty_rejects(), lines=0))
+    back, empty = spool.read()
+    got = back.positions
+    assert list(got.columns) == [*POSITION_COLUMNS, "raw"]
+    assert len(got) == n and len(empty.positions) == 0
+    for row, col in enumerate(POSITION_COLUMNS):
+        assert _missing(got.loc[row, col]), (row, col)
+        others = [r for r in range(n) if r != row]
+        want = positions.loc[others, col].tolist()
+        assert got.loc[others, col].tolist() == [
+            v.item() if isinstance(v, np.generic) else v for v in want
+        ], col
+    assert got["ts"].dtype == "datetime64[ns, UTC]"
+    assert [_missing(v) for v in back.rejects["raw"]] == [False, True, True]
+    assert back.rejects["reason"].tolist() == ["bad_time"] * 3
+    assert (back.lines, back.bytes_read) == (17, 1234)
+    spool.replayed(spool.path.stat().st_size)
+    assert not spool.path.exists()
+
+
+def test_spool_survives_a_line_cut_by_a_crash(tmp_path: Path, sbs_text: bytes) -> None:
+    receiver = Receiver("live", 52.0, 4.0, range_km=150.0)
+    chunk = make_feed("sbs", ParseOptions(receiver)).feed(sbs_text[:20000])
+    path = tmp_path / "spool.jsonl"
+    Spool(path).append(chunk)
+    with path.open("ab") as out:  # a crash in the middle of the next append
+        out.write(b'{"positions": {"icao24": ["ab')
+    spool = Spool(path)  # the next start
+    spool.append(chunk)
+    chunks = spool.read()
+    assert len(chunks) == 2
+    for back in chunks:
+        assert back.positions["icao24"].tolist() == chunk.positions["icao24"].tolist()
+        assert back.positions["callsign"].isna().sum() == chunk.positions["callsign"].isna().sum()
+
+
+def test_sbs_outage_spools_positions_without_a_callsign_then_replays(
+    engine: Engine, sbs_text: bytes, tmp_path: Path
+) -> None:
+    """Positions heard before their aircraft's callsign (pd.NA in the chunk) go through the
+    spool while the database cannot take them, and every one is stored after."""
+    expected = _expected_sbs(engine, sbs_text)
+    cut = sbs_text.rfind(b"\n", 0, len(sbs_text) // 2) + 1
+    first, rest = sbs_text[:cut], sbs_text[cut:]
+    receiver = _receiver(engine, "live")
+    assert make_feed("sbs", ParseOptions(receiver)).feed(first).positions["callsign"].isna().any()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE positions RENAME TO positions_away")
+    back = threading.Event()
+    server = Replay([first, rest], gates={1: back})
+    spool = tmp_path / "spool.jsonl"
+    stop = threading.Event()
+    thread, out = _run(engine, receiver, server.port, "sbs", stop, spool, ParseOptions(receiver))
+    assert _wait_for(spool.exists)
+    time.sleep(0.5)
+    assert thread.is_alive() and spool.exists()  # still down: reading goes on, the spool stays
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE positions_away RENAME TO positions")
+    back.set()
+    assert _wait_for(lambda: len(_stored(engine, receiver)) >= len(expected))
+    assert _wait_for(lambda: not spool.exists())
+    stop.set()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    pd.testing.assert_frame_equal(_stored(engine, receiver), expected)
+    assert out[0].accepted == len(expected)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_stop_while_the_database_is_locked_spools_the_rest_for_the_next_start(
+    engine: Engine, db_url: str, sbs_text: bytes, tmp_path: Path
+) -> None:
+    """A stop (SIGTERM) while a write waits on a lock does not wait out the lock: what the
+    database has not taken goes to the spool, and the next start writes it."""
+    expected = _expected_sbs(engine, sbs_text)
+    receiver = _receiver(engine, "live")
+    spool = tmp_path / "spool.jsonl"
+    path = engine.url.database
+    assert path is not None
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    locker.execute("CREATE TABLE held (x INTEGER)")
+    try:
+        server = Replay([sbs_text], hold_last_open=True)
+        stop = threading.Event()
+        out: list[IngestSummary] = []
+        thread = threading.Thread(
+            target=lambda: out.append(
+                run_live(
+                    engine, receiver, "127.0.0.1", server.port, "sbs",
+                    options=ParseOptions(receiver), stop=stop, spool_path=spool,
+                    commit_every_s=0.2, close_timeout_s=1.0,
+                )
+            ),
+            daemon=True,
+        )  # fmt: skip
+        thread.start()
+        time.sleep(1.0)  # the feed is read; the first write waits on the lock
+        stop.set()
+        thread.join(WAIT_S)
+        server.close()
+        assert not thread.is_alive() and out[0].accepted == 0
+        spooled = pd.concat([c.positions for c in Spool(spool).read()], ignore_index=True)
+        assert len(spooled) == len(expected)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # The next start: no feed at all, only the spool to replay.
+    stop = threading.Event()
+    thread, out = _run(engine, receiver, 1, "sbs", stop, spool, ParseOptions(receiver))
+    assert _wait_for(lambda: not spool.exists())
+    stop.set()
+    thread.join(WAIT_S)
+    pd.testing.assert_frame_equal(_stored(engine, receiver), expected)
