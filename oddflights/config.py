@@ -400,7 +400,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "lock_stale_hours",
         6.0,
-        "A SQLite nightly lock older than this is taken over.",
+        "A SQLite nightly lock older than this is taken over (at once when its holder's "
+        "process has ended on this host).",
         float,
         check=between(0, 8760, low_open=True),
     ),

@@ -158,7 +158,7 @@ def _flagged(engine: Engine, rec: Receiver, day: date) -> pd.DataFrame:
 
 
 def _pictures(engine: Engine, flagged: pd.DataFrame, folder: Path, most: int = 5) -> list[Path]:
-    from oddflights.scoring.explain import residual_png
+    from oddflights.scoring.pictures import residual_png
 
     paths = []
     for row in flagged.head(most).to_dict("records"):

@@ -27,6 +27,9 @@ from oddflights.bench.quality import (
     ranking_metrics,
     train_config,
 )
+from oddflights.flights.build import build_flights
+from oddflights.flights.raster import RasterSettings
+from oddflights.model.detector import fit_detector
 
 AUGMENTATIONS: dict[str, dict[str, Any]] = {
     "none": {"shift_px": 0, "flip": False},
@@ -63,11 +66,7 @@ def run_ablation(
     cfg: QualityConfig, grid: Grid, workdir: Path, progress: Progress | None = None
 ) -> list[dict[str, Any]]:
     """One row per (seed, width, loss, augmentation, score function, combination)."""
-    from oddflights.flights.build import build_flights
-    from oddflights.flights.raster import RasterSettings
-    from oddflights.model.score import reconstruct, score_images
     from oddflights.model.train import train_model
-    from oddflights.scoring.combine import fit_combiner
 
     say = progress or (lambda _msg: None)
     rows: list[dict[str, Any]] = []
@@ -84,18 +83,18 @@ def run_ablation(
                 t0 = time.perf_counter()
                 config = train_config(cfg, seed, loss=loss, **AUGMENTATIONS[aug])
                 result = train_model(split.train, split.val, config)
-                rec_val = reconstruct(result.model, split.val)
-                rec_test = reconstruct(result.model, split.test)
                 for fn in grid.score_fns:
-                    val = score_images(split.val, rec_val, fn)
-                    test = score_images(split.test, rec_test, fn)
-                    pct = config.threshold_percentile
                     for combine in grid.combines:
-                        if combine == "ae":
-                            s, thr = test, float(np.percentile(val, pct))
-                        else:
-                            comb = fit_combiner(val, val_turn, pct)
-                            s, thr = comb.score(test, test_turn), comb.threshold
+                        det = fit_detector(
+                            result.detector.autoencoder,
+                            settings,
+                            split.val,
+                            val_turn,
+                            score_fn=fn,
+                            percentile=config.threshold_percentile,
+                            combine=combine,
+                        )
+                        s, thr = det.decision_function(split.test, test_turn), det.threshold
                         if result.status != "ready":
                             s = np.zeros_like(s)  # a rejected model never scores
                         rows.append(

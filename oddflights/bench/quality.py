@@ -29,7 +29,19 @@ from sqlalchemy.engine import Engine
 
 from oddflights import config as settings
 from oddflights.bench.baselines import Inputs, baseline_scores, flat, require_sklearn
+from oddflights.db import open_db
+from oddflights.db.flights import list_flights, read_rasters
+from oddflights.db.positions import write_positions
+from oddflights.db.receivers import add_receiver
+from oddflights.db.registry import get_model
+from oddflights.db.scores import query_anomalies
+from oddflights.flights.build import build_flights
+from oddflights.model.metrics import precision_at_k
+from oddflights.model.score import reconstruction_scores
+from oddflights.model.train_config import TrainConfig
 from oddflights.receivers import Receiver
+from oddflights.scoring.score import load_detector, score_day, validation_scores
+from oddflights.simulate import SimConfig, simulate
 
 Progress = Callable[[str], None]
 FloatArray = npt.NDArray[np.float64]
@@ -119,11 +131,6 @@ class SeedData:
 
 def prepare_seed(cfg: QualityConfig, seed: int, workdir: Path) -> SeedData:
     """Simulate one seed's receiver into a fresh SQLite database and build its flights."""
-    from oddflights.db import open_db
-    from oddflights.db.positions import write_positions
-    from oddflights.db.receivers import add_receiver
-    from oddflights.flights.build import build_flights
-    from oddflights.simulate import SimConfig, simulate
 
     path = workdir / f"quality-seed{seed}.db"
     path.unlink(missing_ok=True)
@@ -201,8 +208,6 @@ class Split:
 
 
 def _day_set(data: SeedData, days: Sequence[date]) -> tuple[npt.NDArray[np.uint8], pd.DataFrame]:
-    from oddflights.db.flights import list_flights, read_rasters
-
     assert data.receiver.id is not None
     rs = read_rasters(data.engine, data.receiver.id, list(days))
     table = pd.concat(
@@ -233,8 +238,6 @@ def ranking_metrics(
     the anomaly share. NaN where a figure is undefined (no anomalies, no normal flights)."""
     require_sklearn()
     from sklearn.metrics import average_precision_score, roc_auc_score
-
-    from oddflights.model.metrics import precision_at_k
 
     s = np.asarray(scores, dtype=np.float64)
     k = np.asarray(kinds).astype(str)
@@ -309,7 +312,6 @@ def _std(vals: FloatArray) -> float:
 
 def train_config(cfg: QualityConfig, seed: int, **overrides: Any) -> Any:
     """The TrainConfig of the default settings (plus the experiment's overrides)."""
-    from oddflights.model.train import TrainConfig
 
     values = {**cfg.train_overrides, **overrides}
     base = TrainConfig.from_settings(seed=seed, epochs=cfg.epochs)
@@ -319,9 +321,7 @@ def train_config(cfg: QualityConfig, seed: int, **overrides: Any) -> Any:
 def run_detector(data: SeedData, split: Split, cfg: QualityConfig) -> dict[str, Any]:
     """Train from the database, score the test day with ``score_day`` and read the stored
     scores back: the product's own path. Returns scores in ``split.test_flights`` order."""
-    from oddflights.db.scores import query_anomalies
     from oddflights.model.registry import train_from_db
-    from oddflights.scoring.score import score_day
 
     assert data.receiver.id is not None
     config = train_config(cfg, data.seed)
@@ -367,28 +367,16 @@ def run_detector(data: SeedData, split: Split, cfg: QualityConfig) -> dict[str, 
 
 
 def _validation_scores(data: SeedData, model_id: int) -> FloatArray | None:
-    """The validation day's scores as the stored threshold sees them (combined, or the
+    """The validation day's scores as the stored detector sees them (combined, or the
     autoencoder's alone), for the threshold sweep."""
-    from oddflights.db.registry import get_model_row
-    from oddflights.model.registry import load_model
-    from oddflights.scoring.combine import fit_combiner
-    from oddflights.scoring.score import validation_parts
 
-    info, _ = get_model_row(data.engine, model_id)
-    model, _ = load_model(data.engine, model_id)
-    fn = str(info.calibration.get("score_fn") or info.config.get("score_fn") or "bce")
-    parts = validation_parts(data.engine, info, model, fn)
-    if parts is None:
-        return None
-    if str(settings.get("score_combine")) == "ae":
-        return parts[0]
-    # The scales do not depend on the percentile (only the threshold does, unused here).
-    return fit_combiner(*parts, 99.0).score(*parts)
+    return validation_scores(
+        data.engine, get_model(data.engine, model_id), load_detector(data.engine, model_id)
+    )
 
 
 def run_seed_config(split: Split, cfg: QualityConfig, seed: int) -> dict[str, Any]:
     """The seed project's configuration trained on the same rasters (arrays, not the DB)."""
-    from oddflights.model.score import reconstruction_scores
     from oddflights.model.train import train_model
 
     config = train_config(cfg, seed, **SEED_CONFIG)

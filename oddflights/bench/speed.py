@@ -13,6 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from oddflights.simulate import SimConfig, simulate
+
 StageFn = Callable[["SpeedContext"], list["StageResult"]]
 STAGES: dict[str, StageFn] = {}
 
@@ -66,8 +68,6 @@ class SpeedContext:
 
     @cached_property
     def _simulation(self) -> Any:
-        from oddflights.simulate import SimConfig, simulate
-
         return simulate(
             SimConfig(
                 lat=52.0,

@@ -7,6 +7,13 @@ from typing import Any
 
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
 from oddflights.columns import TRACK_COLUMNS
+from oddflights.db import open_db
+from oddflights.db.positions import read_positions, write_positions
+from oddflights.db.receivers import add_receiver
+from oddflights.flights.build import LEAD, TAIL, build_flights, flights_frame, raster_settings
+from oddflights.flights.raster import rasterize_many
+from oddflights.flights.segment import make_flights
+from oddflights.receivers import Receiver
 
 # Targets from issue 4, for a 1,000-flight day on the 2-core dev machine.
 BUILD_S_PER_1000 = 10.0
@@ -17,13 +24,6 @@ RASTER_FLIGHTS_PER_S = 5_000.0
 def bench_flights(ctx: SpeedContext) -> list[StageResult]:
     """Median seconds to build one day's flights (database read and write included), the
     median time of each step, and rasterizing alone in flights/s."""
-    from oddflights.db import open_db
-    from oddflights.db.positions import read_positions, write_positions
-    from oddflights.db.receivers import add_receiver
-    from oddflights.flights.build import LEAD, TAIL, build_flights, flights_frame, raster_settings
-    from oddflights.flights.raster import rasterize_many
-    from oddflights.flights.segment import make_flights
-    from oddflights.receivers import Receiver
 
     sim = ctx.simulation()
     cfg = sim.config

@@ -1,5 +1,8 @@
-"""Speed stages ``scoring`` and ``nightly``: scoring a day with a trained model (flights/s), and
-the nightly run of a day end to end in a fresh process (seconds and peak memory).
+"""Speed stages ``scoring``, ``nightly`` and ``serve``: scoring a day with a trained model
+(flights/s), the nightly run of a day and `oddflights score` of a past day end to end in a
+fresh process (seconds and peak memory), and the web process's first picture and memory after
+20 flight pages with pictures. Each fresh-process figure stands beside its baseline measured
+in the same run: the bare interpreter importing the same entry point.
 
 Setup (not timed): three thinned training days and a small model trained on them; the scored
 day is the context's simulated 1 Hz day. The model's quality does not change the timing, so it
@@ -8,6 +11,7 @@ is trained for a few epochs only.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,13 +21,29 @@ from datetime import timedelta
 from typing import Any
 
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
+from oddflights.db import open_db
+from oddflights.db.flights import list_flights
+from oddflights.db.positions import write_positions
+from oddflights.db.receivers import add_receiver
+from oddflights.flights.build import build_flights
+from oddflights.model.train_config import TrainConfig
+from oddflights.receivers import Receiver
+from oddflights.scoring.score import score_day
+from oddflights.simulate import SimConfig, simulate
 
 TRAIN_DAYS = 3  # the nightly scores a receiver's days after its first 3 (warm-up)
 TRAIN_THIN = 5
 SETUP_EPOCHS = 8
-# Issue 7: the nightly run of a 1,000-flight day with a trained model ≤ 15 s, peak RSS ≤ 1.5 GB.
-NIGHTLY_S_PER_1000 = 15.0
-NIGHTLY_PEAK_RSS_MB = 1536.0
+# Issue 13 (scoring with the stored Detector in numpy, no TensorFlow): the nightly run of a
+# 1,000-flight day with a trained model ≤ 5 s and ≤ 400 MB peak RSS (issue 7's were 15 s and
+# 1.5 GB); `oddflights score` of a past day ≤ 3 s; `serve` ≤ 250 MB RSS after 20 flight pages
+# with pictures, its first picture ≤ 0.5 s.
+NIGHTLY_S_PER_1000 = 5.0
+NIGHTLY_PEAK_RSS_MB = 400.0
+SCORE_CLI_S = 3.0
+SERVE_RSS_MB = 250.0
+SERVE_FIRST_PICTURE_S = 0.5
+SERVE_PAGES = 20
 
 
 @dataclass
@@ -36,14 +56,7 @@ class _Setup:
 
 def _setup(ctx: SpeedContext) -> _Setup:
     """A database with three training days, the 1 Hz day to score, and a trained model."""
-    from oddflights.db import open_db
-    from oddflights.db.positions import write_positions
-    from oddflights.db.receivers import add_receiver
-    from oddflights.flights.build import build_flights
-    from oddflights.model.registry import train_from_db
-    from oddflights.model.train import TrainConfig
-    from oddflights.receivers import Receiver
-    from oddflights.simulate import SimConfig, simulate
+    from oddflights.model.registry import train_from_db  # training: imports TensorFlow
 
     cached: _Setup | None = getattr(ctx, "_nightly_setup", None)
     if cached is not None:
@@ -94,15 +107,13 @@ def _setup(ctx: SpeedContext) -> _Setup:
 
 @register_stage("scoring")
 def bench_scoring(ctx: SpeedContext) -> list[StageResult]:
-    """Median flights/s of ``score_day`` (model load, reconstruction, combined score, tags,
+    """Median flights/s of ``score_day`` (detector load, reconstruction, combined score, tags,
     database write) on the simulated day, in this process after one warm-up run."""
-    from oddflights.db import open_db
-    from oddflights.scoring.score import score_day
 
     s = _setup(ctx)
     engine = open_db(s.db_url)
     try:
-        summary = score_day(engine, s.receiver, s.day, s.model_id)  # warm-up (graph tracing)
+        summary = score_day(engine, s.receiver, s.day, s.model_id)  # warm-up (caches)
         times = ctx.timed(lambda: score_day(engine, s.receiver, s.day, s.model_id))
     finally:
         engine.dispose()
@@ -136,17 +147,19 @@ main()
 """
 
 
-def _nightly_once(db_url: str, receiver: str, day: str) -> tuple[float, float | None]:
-    """Wall seconds and peak RSS (MB; None where /proc is missing) of one
-    ``oddflights nightly`` process."""
+def _cli_once(db_url: str, *args: str) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MB; None where /proc is missing) of one ``oddflights``
+    process running ``args`` (none: the interpreter importing the CLI, the baseline)."""
     env = {**os.environ, "ODDFLIGHTS_DB": db_url, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-c", _CHILD, "nightly", "--receiver", receiver, "--day", day]
+    child = _CHILD if args else _CHILD.replace("main()", "")
+    cmd = [sys.executable, "-c", child, *args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(
-            f"the benchmark's nightly run exited with status {proc.returncode}: "
+            f"the benchmark's `oddflights {' '.join(args)}` exited with status "
+            f"{proc.returncode}: "
             f"{proc.stderr.strip()[-500:]}"
         )
     kb = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("VMHWM_KB ")]
@@ -156,13 +169,18 @@ def _nightly_once(db_url: str, receiver: str, day: str) -> tuple[float, float | 
 @register_stage("nightly")
 def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
     """The nightly run of the simulated day (build, combined scoring, tags; the model is
-    fresh so no training) in a fresh process each time: median seconds and peak RSS. The
-    process pays the TensorFlow import, as every real nightly run does."""
+    fresh so no training) and `oddflights score` of that (past) day, in a fresh process each
+    time: median seconds and peak RSS, beside the interpreter importing the CLI alone. No
+    TensorFlow: the stored Detector scores with numpy."""
     s = _setup(ctx)
-    runs = [_nightly_once(s.db_url, s.receiver.name, s.day.isoformat()) for _ in range(ctx.repeats)]
+    args = ("nightly", "--receiver", s.receiver.name, "--day", s.day.isoformat())
+    runs = [_cli_once(s.db_url, *args) for _ in range(ctx.repeats)]
     seconds = [r[0] for r in runs]
     rss = [r[1] for r in runs if r[1] is not None]
     scale = ctx.flights_per_day / 1000.0
+    base = _cli_once(s.db_url)
+    score_args = ("score", "--receiver", s.receiver.name, "--day", s.day.isoformat())
+    scores = [_cli_once(s.db_url, *score_args) for _ in range(ctx.repeats)]
     return [
         StageResult(
             "nightly_day",
@@ -171,6 +189,24 @@ def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
             NIGHTLY_S_PER_1000 * scale,
             higher_is_better=False,
             detail={"runs_s": [round(t, 2) for t in seconds]},
+        ),
+        StageResult(
+            "score_past_day",
+            median([r[0] for r in scores]),
+            "s",
+            SCORE_CLI_S,
+            higher_is_better=False,
+            detail={
+                "runs_s": [round(r[0], 2) for r in scores],
+                "peak_rss_mb": [round(r[1]) for r in scores if r[1] is not None],
+            },
+        ),
+        StageResult(
+            "cli_import_baseline",
+            base[0],
+            "s",
+            higher_is_better=False,
+            detail={"peak_rss_mb": None if base[1] is None else round(base[1])},
         ),
         *(
             [
@@ -184,6 +220,96 @@ def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
                 )
             ]
             if rss
+            else []
+        ),
+    ]
+
+
+# The web process: the app over a read-only engine, the first picture timed, then flight pages
+# with their pictures; it reports its resident memory (VmRSS) idle and at the end.
+_SERVE_CHILD = """
+import json, sys, time
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+from starlette.testclient import TestClient
+from oddflights.db.web_queries import open_readonly
+from oddflights.web.app import create_app
+
+url, model_id, ids = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3:]]
+app = create_app(open_readonly(url))
+idle = rss_mb()
+with TestClient(app) as client:
+    t0 = time.perf_counter()
+    first = client.get(f"/img/residual/{ids[0]}.png?model={model_id}")
+    first_s = time.perf_counter() - t0
+    assert first.status_code == 200, first.text
+    for fid in ids:
+        assert client.get(f"/flights/{fid}").status_code == 200
+        assert client.get(f"/img/residual/{fid}.png?model={model_id}").status_code == 200
+print(json.dumps({"first_s": first_s, "idle_mb": idle, "rss_mb": rss_mb()}))
+"""
+
+
+def _serve_once(db_url: str, model_id: int, flight_ids: list[int]) -> dict[str, Any]:
+    """One fresh web process's first-picture seconds and memory (see _SERVE_CHILD)."""
+    cmd = [sys.executable, "-c", _SERVE_CHILD, db_url, str(model_id), *map(str, flight_ids)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the benchmark's web process failed: {proc.stderr.strip()[-500:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+@register_stage("serve")
+def bench_serve(ctx: SpeedContext) -> list[StageResult]:
+    """The web process: the first picture's seconds and the resident memory after
+    SERVE_PAGES flight pages with pictures, beside the same process's memory before any
+    request (the baseline), in a fresh process each time."""
+    s = _setup(ctx)
+    engine = open_db(s.db_url)
+    try:
+        score_day(engine, s.receiver, s.day, s.model_id)
+        assert s.receiver.id is not None
+        ids = list_flights(engine, s.receiver.id, s.day)["flight_id"].tolist()[:SERVE_PAGES]
+    finally:
+        engine.dispose()
+    runs = [_serve_once(s.db_url, s.model_id, ids) for _ in range(ctx.repeats)]
+    rss = [r["rss_mb"] for r in runs if r["rss_mb"] is not None]
+    idle = [r["idle_mb"] for r in runs if r["idle_mb"] is not None]
+    return [
+        StageResult(
+            "serve_first_picture",
+            median([r["first_s"] for r in runs]),
+            "s",
+            SERVE_FIRST_PICTURE_S,
+            higher_is_better=False,
+            detail={"runs_s": [round(r["first_s"], 3) for r in runs]},
+        ),
+        *(
+            [
+                StageResult(
+                    "serve_rss_after_pages",
+                    max(rss),
+                    "MB",
+                    SERVE_RSS_MB,
+                    higher_is_better=False,
+                    detail={"pages": len(ids), "runs_mb": [round(m) for m in rss]},
+                ),
+                StageResult(
+                    "serve_idle_rss_baseline",
+                    max(idle),
+                    "MB",
+                    higher_is_better=False,
+                    detail={"runs_mb": [round(m) for m in idle]},
+                ),
+            ]
+            if rss and idle
             else []
         ),
     ]

@@ -16,6 +16,10 @@ from oddflights.cli.common import (
     format_option,
     open_engine,
 )
+from oddflights.db.flights import RasterMismatch
+from oddflights.db.receivers import ReceiverNotFound, get_receiver
+from oddflights.db.registry import ModelNotFound, get_model, list_models
+from oddflights.model.metrics import METRIC_NAMES, report_table
 
 _REPORTS = ("model", "all_black", "mean_image")
 _LIST_COLUMNS = (
@@ -71,14 +75,10 @@ def _epoch_printer(epochs: int, err: bool) -> Any:
 
 
 def _reports(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    from oddflights.model.metrics import METRIC_NAMES
-
     return {r: {m: float(metrics[r][m]) for m in METRIC_NAMES} for r in _REPORTS if r in metrics}
 
 
 def _print_table(metrics: dict[str, Any], title: str) -> None:
-    from oddflights.model.metrics import report_table
-
     emit_rows(report_table(_reports(metrics)), "table", ("metric", *_REPORTS), title=title)
 
 
@@ -115,8 +115,6 @@ def train(
 
     Example: oddflights train --receiver roof --from 2026-01-01 --to 2026-01-14 --epochs 20
     """
-    from oddflights.db.flights import RasterMismatch
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
     from oddflights.model.registry import TrainingDataError, train_from_db
     from oddflights.model.train import READY, TrainConfig
 
@@ -159,8 +157,8 @@ def train(
         _print_table(result.metrics, f"Model {model_id} on the validation day(s)")
         click.echo(
             f"Model {model_id}: {result.status}, threshold {result.threshold:.6g} "
-            f"({cfg.score_fn} at the {cfg.threshold_percentile:g}th percentile of "
-            f"{result.calibration['n']} validation flights), {result.seconds:.1f} s."
+            f"({_decides(result.config)}: {result.detector.n_validation} flights), "
+            f"{result.seconds:.1f} s."
         )
     if result.status != READY:
         raise ModelRejected(
@@ -187,9 +185,6 @@ def list_cmd(receiver_name: str | None, fmt: str, db_url: str | None) -> None:
 
     Example: oddflights models list --receiver roof --format json
     """
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
-    from oddflights.db.registry import list_models
-
     engine = open_engine(db_url)
     try:
         receiver_id = None
@@ -234,11 +229,9 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
 
     Example: oddflights models show 3
     """
-    from oddflights.db.registry import ModelNotFound, get_model_row
-
     engine = open_engine(db_url)
     try:
-        info, _ = get_model_row(engine, model_id)
+        info = get_model(engine, model_id)
     except ModelNotFound as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -256,8 +249,9 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
                 "metrics": _reports(info.metrics),
                 "threshold": info.threshold,
                 "calibration": info.calibration,
-                "config": info.config,
-                "raster": info.raster,
+                "config": info.config.to_dict(),
+                "raster": info.raster.to_dict(),
+                "has_detector": info.has_detector,
                 "versions": info.versions,
                 "seed": info.seed,
             }
@@ -268,13 +262,17 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
         f"{info.train_from}..{info.train_to}, validated on "
         f"{', '.join(d.isoformat() for d in info.validation_days)}; seed {info.seed}."
     )
-    cal = info.calibration
-    if info.threshold is not None:
-        click.echo(
-            f"Threshold {info.threshold:.6g}: {cal.get('score_fn')} at the "
-            f"{cal.get('percentile', 0):g}th percentile of {cal.get('n')} validation flights."
-        )
+    if not info.has_detector:
+        click.echo("No detector: stored before detectors and not convertible; retrain it.")
+    elif info.threshold is not None:
+        click.echo(f"Threshold {info.threshold:.6g}: {_decides(info.config)}.")
     _print_table(info.metrics, "Validation metrics (lit pixels at 0.5)")
-    settings = ", ".join(f"{k}={v}" for k, v in info.config.items())
+    settings = ", ".join(f"{k}={v}" for k, v in info.config.to_dict().items())
     click.echo(f"Settings: {settings}")
-    click.echo(f"Raster: {info.raster}; versions: {info.versions}")
+    click.echo(f"Raster: {info.raster.key}; versions: {info.versions}")
+
+
+def _decides(cfg: Any) -> str:
+    """How the detector's threshold was set, in words (TrainConfig ``cfg``)."""
+    what = cfg.score_fn if cfg.combine == "ae" else f"max of scaled {cfg.score_fn} and turn"
+    return f"{what} at the {cfg.threshold_percentile:g}th percentile of the validation flights"

@@ -104,7 +104,7 @@ def simulate(
         )
         sim = run(cfg)
         paths = write_simulation(sim, outdir, fmt)
-    except (SimulationError, config.SettingError) as exc:
+    except SimulationError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot write to {outdir}: {exc.strerror or exc}") from None

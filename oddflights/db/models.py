@@ -93,7 +93,7 @@ class FlightRow(Base):
 
 
 class ModelRow(Base):
-    """A trained detector: the .keras bytes and everything needed to use and judge it."""
+    """A trained model: its fitted detector, the .keras bytes and everything to judge it."""
 
     __tablename__ = "models"
 
@@ -112,6 +112,8 @@ class ModelRow(Base):
     seed: Mapped[int]
     status: Mapped[str] = mapped_column(sa.String(16))
     keras: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # The fitted Detector (oddflights.model.detector) as .npz bytes: what scoring uses.
+    detector: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
 
 
 class RunRow(Base):

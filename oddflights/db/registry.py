@@ -1,4 +1,5 @@
-"""Trained models in the database: the ``.keras`` bytes and the metadata to use and judge them."""
+"""Trained models in the database: the fitted detector, the ``.keras`` bytes and the metadata
+to use and judge them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.db.models import ModelRow, ReceiverRow
+from oddflights.flights.raster import RasterSettings
+from oddflights.model.train_config import TrainConfig
 
 
 class ModelNotFound(LookupError):
@@ -18,7 +21,12 @@ class ModelNotFound(LookupError):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A stored model's metadata (everything but the weights)."""
+    """A stored model's metadata (everything but the weights and the detector's bytes).
+
+    ``threshold`` is the stored detector's (the one every score row of the model carries);
+    ``has_detector`` is False for a model stored before detectors existed whose validation
+    rasters were gone when the database was upgraded: it must be retrained to score.
+    """
 
     id: int
     receiver_id: int
@@ -27,17 +35,18 @@ class ModelInfo:
     train_from: date
     train_to: date
     validation_days: list[date]
-    config: dict[str, Any]
-    raster: dict[str, Any]
+    config: TrainConfig
+    raster: RasterSettings
     metrics: dict[str, Any]
     threshold: float | None
     calibration: dict[str, Any]
     versions: dict[str, Any]
     seed: int
     status: str
+    has_detector: bool
 
 
-_COLUMNS = [c for c in ModelRow.__table__.c if c.name != "keras"]
+_COLUMNS = [c for c in ModelRow.__table__.c if c.name not in ("keras", "detector")]
 
 
 def insert_model(
@@ -56,6 +65,7 @@ def insert_model(
     seed: int,
     status: str,
     keras_bytes: bytes | None,
+    detector_bytes: bytes | None = None,
 ) -> int:
     """Store one model row; returns its id."""
     with engine.begin() as conn:
@@ -76,6 +86,7 @@ def insert_model(
                 seed=seed,
                 status=status,
                 keras=keras_bytes,
+                detector=detector_bytes,
             )
             .returning(ModelRow.id)
         ).scalar_one()
@@ -83,9 +94,11 @@ def insert_model(
 
 
 def _select() -> sa.Select[Any]:
-    return sa.select(*_COLUMNS, ReceiverRow.name.label("receiver_name")).join(
-        ReceiverRow, ReceiverRow.id == ModelRow.receiver_id
-    )
+    return sa.select(
+        *_COLUMNS,
+        ReceiverRow.name.label("receiver_name"),
+        ModelRow.detector.is_not(None).label("has_detector"),
+    ).join(ReceiverRow, ReceiverRow.id == ModelRow.receiver_id)
 
 
 def _info(row: sa.Row[Any]) -> ModelInfo:
@@ -98,14 +111,15 @@ def _info(row: sa.Row[Any]) -> ModelInfo:
         train_from=m["train_from"],
         train_to=m["train_to"],
         validation_days=[date.fromisoformat(d) for d in m["validation_days"]],
-        config=m["config"],
-        raster=m["raster"],
+        config=TrainConfig.from_dict(m["config"]),
+        raster=RasterSettings.from_dict(m["raster"]),
         metrics=m["metrics"],
         threshold=m["threshold"],
         calibration=m["calibration"],
         versions=m["versions"],
         seed=int(m["seed"]),
         status=m["status"],
+        has_detector=bool(m["has_detector"]),
     )
 
 
@@ -118,6 +132,24 @@ def get_model_row(engine: Engine, model_id: int) -> tuple[ModelInfo, bytes | Non
     if row is None:
         raise ModelNotFound(f"no model with id {model_id} (see `oddflights models list`)")
     return _info(row), row._mapping["keras"]
+
+
+def get_model(engine: Engine, model_id: int) -> ModelInfo:
+    """A model's metadata (no weights read); ModelNotFound otherwise."""
+    with engine.connect() as conn:
+        row = conn.execute(_select().where(ModelRow.id == model_id)).first()
+    if row is None:
+        raise ModelNotFound(f"no model with id {model_id} (see `oddflights models list`)")
+    return _info(row)
+
+
+def get_detector_bytes(engine: Engine, model_id: int) -> bytes | None:
+    """A model's stored detector (None when it has none); ModelNotFound when no such model."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(ModelRow.detector).where(ModelRow.id == model_id)).first()
+    if row is None:
+        raise ModelNotFound(f"no model with id {model_id} (see `oddflights models list`)")
+    return None if row[0] is None else bytes(row[0])
 
 
 def list_models(engine: Engine, receiver_id: int | None = None) -> list[ModelInfo]:

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -178,6 +179,9 @@ def model_exists(engine: Engine, model_id: int) -> bool:
         )
 
 
+_LOW_POINTS_CHUNK = 50_000
+
+
 def low_points(
     engine: Engine,
     receiver_id: int,
@@ -186,16 +190,30 @@ def low_points(
     max_altitude_ft: float,
 ) -> pd.DataFrame:
     """Positions below ``max_altitude_ft`` in [start, end): columns icao24, lat, lon. The
-    explanation stage finds the airports a receiver sees from them."""
+    scoring stage finds the airports a receiver sees from them (oddflights.scoring.airports)."""
     query = sa.select(PositionRow.icao24, PositionRow.lat, PositionRow.lon).where(
         PositionRow.receiver_id == receiver_id,
         PositionRow.ts >= start,
         PositionRow.ts < end,
         PositionRow.altitude_ft < max_altitude_ft,
     )
+    # Read in chunks, one string object per aircraft: three days of low traffic as Row
+    # objects would hold tens of MB at once (and a web process would keep them).
+    names: dict[str, str] = {}
+    icao24: list[str] = []
+    lat: list[npt.NDArray[np.float64]] = []
+    lon: list[npt.NDArray[np.float64]] = []
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    df = pd.DataFrame(rows, columns=["icao24", "lat", "lon"])
-    for c in ("lat", "lon"):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
-    return df
+        result = conn.execute(query.execution_options(yield_per=_LOW_POINTS_CHUNK))
+        for rows in result.partitions():
+            icao24.extend(names.setdefault(r[0], r[0]) for r in rows)
+            lat.append(np.array([r[1] for r in rows], dtype=np.float64))
+            lon.append(np.array([r[2] for r in rows], dtype=np.float64))
+    empty = np.zeros(0, dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "icao24": pd.Series(icao24, dtype=object),
+            "lat": np.concatenate(lat) if lat else empty,
+            "lon": np.concatenate(lon) if lon else empty,
+        }
+    )

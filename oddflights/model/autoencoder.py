@@ -16,7 +16,9 @@ import_tensorflow_quietly()
 import keras
 from keras import ops
 
-LOSSES = ("bce", "mse", "weighted_bce", "focal", "dice")
+from oddflights.model.train_config import LOSSES
+
+__all__ = ["LOSSES", "WeightedBCE", "build_augmenter", "build_autoencoder", "make_loss"]
 # Keras clips probabilities to this before taking logs; our metrics use the same.
 EPSILON = 1e-7
 

@@ -85,3 +85,8 @@ class LitIoU(_LitCounts):
 
     def result(self) -> Any:
         return self._ratio(self.tp, self.tp + self.fp + self.fn)
+
+
+def keras_metrics() -> list[keras.metrics.Metric]:
+    """Fresh stateful Keras metrics: lit-pixel precision, recall, F1 and IoU at 0.5."""
+    return [LitPrecision(), LitRecall(), LitF1(), LitIoU()]

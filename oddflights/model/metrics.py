@@ -129,16 +129,6 @@ def precision_at_k(scores: ArrayLike, labels: ArrayLike, k: int) -> float:
     return hits / k
 
 
-# --- Keras metrics (shown per epoch during training) ---------------------------------------
-
-
-def keras_metrics() -> list[Any]:
-    """Fresh stateful Keras metrics: lit-pixel precision, recall, F1 and IoU at 0.5."""
-    from oddflights.model.keras_metrics import LitF1, LitIoU, LitPrecision, LitRecall
-
-    return [LitPrecision(), LitRecall(), LitF1(), LitIoU()]
-
-
 def report_table(reports: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """Rows ``metric | model | all_black | mean_image`` for a side-by-side table."""
     names = list(reports)

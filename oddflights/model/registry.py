@@ -1,5 +1,9 @@
-"""Models in the database: save and load ``.keras`` files with their metadata, and train a
-receiver's model from the flights of a range of days (whole days held out for validation)."""
+"""Training a receiver's model from the flights of a range of days (whole days held out for
+validation) and storing it: its fitted Detector, its ``.keras`` file and its metadata.
+
+This is the training path and imports TensorFlow; scoring reads the stored Detector with
+``oddflights.db.registry`` and numpy only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import tempfile
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 from oddflights.model.tf_quiet import import_tensorflow_quietly
 
@@ -16,9 +19,12 @@ import_tensorflow_quietly()
 
 import keras
 import numpy as np
+import pandas as pd
+import tensorflow as tf
 from sqlalchemy.engine import Engine
 
 import oddflights
+from oddflights.db.flights import list_flights, read_rasters
 from oddflights.db.registry import (
     ModelInfo,
     ModelNotFound,
@@ -54,8 +60,6 @@ class TrainingDataError(ValueError):
 
 def library_versions() -> dict[str, str]:
     """The versions a model was made with (stored beside it)."""
-    import tensorflow as tf
-
     return {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -89,9 +93,9 @@ def save_model(
     train_from: date,
     train_to: date,
     validation_days: Sequence[date],
-    raster: dict[str, Any],
 ) -> int:
-    """Store a trained model (ready or rejected) with its metadata; returns its id."""
+    """Store a trained model (ready or rejected) with its fitted detector and metadata;
+    returns its id. The stored threshold is the detector's."""
     config = {**result.config.to_dict(), "pos_weight_used": result.pos_weight}
     metrics = {**result.metrics, "history": result.history, **result.extra}
     return insert_model(
@@ -101,14 +105,15 @@ def save_model(
         train_to=train_to,
         validation_days=list(validation_days),
         config=config,
-        raster=raster,
+        raster=result.detector.raster.to_dict(),
         metrics=metrics,
-        threshold=result.threshold,
+        threshold=result.detector.threshold,
         calibration=result.calibration,
         versions=library_versions(),
         seed=result.config.seed,
         status=result.status,
         keras_bytes=model_bytes(result.model),
+        detector_bytes=result.detector.to_bytes(),
     )
 
 
@@ -161,8 +166,6 @@ def train_from_db(
     TrainingDataError when the range, the training days or the validation days hold too few
     flights.
     """
-    from oddflights.db.flights import read_rasters
-
     assert receiver.id is not None, "receiver must come from the database"
     held_out = pick_validation_days(from_day, to_day, validation_days)
     all_days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
@@ -186,7 +189,17 @@ def train_from_db(
             f"only {n_val} flights on validation day(s) "
             f"{', '.join(d.isoformat() for d in held_out)} (need {MIN_VALIDATION_FLIGHTS})"
         )
-    result = train_model(rasters.images[~is_val], rasters.images[is_val], config, callbacks)
+    # The validation flights' cumulative turns, in raster order: the detector's second part.
+    table = pd.concat([list_flights(engine, receiver.id, d) for d in held_out])
+    turns = table.set_index("flight_id").loc[rasters.flight_ids[is_val], "turn_cum_deg"]
+    result = train_model(
+        rasters.images[~is_val],
+        rasters.images[is_val],
+        config,
+        callbacks,
+        raster=rasters.settings,
+        val_turn_cum_deg=turns.to_numpy(dtype=np.float64, na_value=np.nan),
+    )
     result.extra.update({"n_train": n_train, "n_val": n_val})
     model_id = save_model(
         engine,
@@ -195,6 +208,5 @@ def train_from_db(
         train_from=from_day,
         train_to=to_day,
         validation_days=held_out,
-        raster=rasters.settings.to_dict(),
     )
     return model_id, result

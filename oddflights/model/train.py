@@ -3,7 +3,6 @@ trivial baselines, the collapse guard, and the threshold calibrated on the valid
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +15,16 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
-from oddflights import config as settings
-from oddflights.model.autoencoder import LOSSES, build_augmenter, build_autoencoder
-from oddflights.model.metrics import baselines, keras_metrics, lit_share, pixel_report
-from oddflights.model.score import SCORE_FNS, as_model_input, reconstruct, score_images
+from oddflights.flights.raster import RasterSettings
+from oddflights.model.autoencoder import build_augmenter, build_autoencoder
+from oddflights.model.detector import Autoencoder, Detector, fit_detector
+from oddflights.model.keras_metrics import keras_metrics
+from oddflights.model.metrics import baselines, lit_share, pixel_report
+from oddflights.model.score import as_model_input, score_images
 from oddflights.model.threshold import calibrate_threshold
+from oddflights.model.train_config import TrainConfig
+
+__all__ = ["READY", "REJECTED", "TrainConfig", "TrainResult", "judge_model", "train_model"]
 
 READY = "ready"
 REJECTED = "rejected"
@@ -32,68 +36,13 @@ _MAX_POS_WEIGHT = 100.0
 MIN_F1_MARGIN = 0.01
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a trained model (stored with it)."""
-
-    hidden: int = 0  # 0: size*size//10
-    loss: str = "bce"
-    learning_rate: float = 1e-3
-    epochs: int = 20
-    batch_size: int = 64
-    patience: int = 3
-    shift_px: int = 0  # the measured default (BENCHMARKS.md): no shift in a geographic frame
-    flip: bool = False
-    pos_weight: float = 0.0  # weighted_bce only; 0: inverse lit share of the training images
-    score_fn: str = "bce"
-    threshold_percentile: float = 98.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
-        if self.score_fn not in SCORE_FNS:
-            raise ValueError(
-                f"unknown score function {self.score_fn!r} (choose from {', '.join(SCORE_FNS)})"
-            )
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("hidden", "patience", "shift_px", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
-        if not 0.0 < self.threshold_percentile <= 100.0:
-            raise ValueError(f"threshold percentile {self.threshold_percentile} is outside 0..100")
-
-    @classmethod
-    def from_settings(cls, **explicit: Any) -> TrainConfig:
-        """The config from the settings table; ``explicit`` values (not None) win."""
-        names = {
-            "hidden": "model_hidden",
-            "loss": "model_loss",
-            "learning_rate": "model_learning_rate",
-            "epochs": "model_epochs",
-            "batch_size": "model_batch_size",
-            "patience": "model_patience",
-            "shift_px": "model_shift_px",
-            "flip": "model_flip",
-            "pos_weight": "model_pos_weight",
-            "score_fn": "score_fn",
-            "threshold_percentile": "threshold_percentile",
-        }
-        values = {f: settings.get(s, explicit.get(f)) for f, s in names.items()}
-        values["seed"] = explicit.get("seed") if explicit.get("seed") is not None else 0
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 @dataclass
 class TrainResult:
-    """A trained model and how it did on the validation images."""
+    """A trained model, the detector fitted from it, and how it did on the validation images.
+    ``threshold`` is the detector's (the one scoring uses)."""
 
     model: keras.Model
+    detector: Detector
     history: dict[str, list[float]]
     # {"model", "all_black", "mean_image"}: pixel_report()s; "guard": the collapse guard's figures.
     metrics: dict[str, Any]
@@ -170,7 +119,8 @@ def judge_model(
     """Honest metrics of ``model`` and both baselines on ``val_images``, its threshold, and
     the collapse guard's verdict (``rejected`` when it does not beat the trivial predictors)."""
     x_train, x_val = as_model_input(train_images), as_model_input(val_images)
-    predictions = reconstruct(model, x_val)
+    # numpy, as scoring does: the calibration's scores are the ones scoring will compute.
+    predictions = Autoencoder.from_keras(model).reconstruct(x_val)
     reports = {"model": pixel_report(x_val, predictions), **baselines(x_train, x_val)}
     share = lit_share(x_val)
     all_lit_f1 = 2 * share / (1 + share)
@@ -205,12 +155,19 @@ def train_model(
     val_images: NDArray[Any],
     config: TrainConfig,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    *,
+    raster: RasterSettings | None = None,
+    val_turn_cum_deg: NDArray[np.float64] | None = None,
 ) -> TrainResult:
-    """Train the autoencoder on ``train_images``, judge it on ``val_images`` (held-out days).
+    """Train the autoencoder on ``train_images``, judge it on ``val_images`` (held-out days),
+    and fit its Detector on them.
 
     Seeded: the same images, config and seed give the same weights and metrics on CPU.
     ``callbacks`` (e.g. the CLI's per-epoch printer) see Keras' logs with lit-pixel
-    precision/recall/F1/IoU for training and validation.
+    precision/recall/F1/IoU for training and validation. ``raster``: the settings the images
+    were drawn with (default: their size, 1 px lines, 200 km). ``val_turn_cum_deg``: the
+    validation flights' cumulative turns; without them (synthetic images) the detector
+    decides by the reconstruction error alone (``ae``).
     """
     started = time.perf_counter()
     x_train = as_model_input(train_images)
@@ -244,11 +201,21 @@ def train_model(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
     verdict = judge_model(model, x_train, x_val, config)
+    detector = fit_detector(
+        Autoencoder.from_keras(model),
+        raster or RasterSettings(size=size),
+        x_val,
+        val_turn_cum_deg,
+        score_fn=config.score_fn,
+        percentile=config.threshold_percentile,
+        combine=config.combine if val_turn_cum_deg is not None else "ae",
+    )
     return TrainResult(
         model=model,
+        detector=detector,
         history=history,
         metrics=verdict.metrics,
-        threshold=float(verdict.calibration["threshold"]),
+        threshold=detector.threshold,
         calibration=verdict.calibration,
         seconds=time.perf_counter() - started,
         status=verdict.status,

@@ -229,11 +229,7 @@ def training_due(engine: Engine, receiver: Receiver, day: date, retrain_days: in
 
     assert receiver.id is not None
     newest = newest_ready_model(engine, receiver.id, day)
-    return (
-        newest is None
-        or not newest.has_detector
-        or (day - newest.train_to).days > retrain_days
-    )
+    return newest is None or not newest.has_detector or (day - newest.train_to).days > retrain_days
 
 
 def _train(

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from oddflights.flights.clean import repeated_timestamps, speed_check
 from oddflights.flights.segment import FlightSet, seconds
 
 FloatArray = npt.NDArray[np.float64]
@@ -121,8 +122,6 @@ def tracks_from_positions(positions: pd.DataFrame, flights: pd.DataFrame) -> Tra
     ``positions``: TRACK_COLUMNS; ``flights``: flight_id, icao24, start_ts, end_ts. A position
     belongs to the flight of its aircraft that started last at or before it and had not yet
     ended."""
-    from oddflights.flights.clean import repeated_timestamps, speed_check
-
     if positions.empty or flights.empty:
         return empty_tracks()
     pos = positions[positions["lat"].notna() & positions["lon"].notna()].copy()

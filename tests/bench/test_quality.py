@@ -1,5 +1,5 @@
 """The benchmarks keep working: the quick quality run, honest ranking metrics, label matching,
-the combined score's calibration, and one cheap speed stage."""
+and one cheap speed stage (the combined score's scaling: tests/model/test_detector.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from oddflights.bench.quality import (
     to_jsonable,
 )
 from oddflights.cli import main
-from oddflights.scoring.combine import Scale, fit_combiner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -172,22 +171,6 @@ def test_labels_match_flights_by_aircraft_and_time_overlap() -> None:
         }
     )
     assert label_flights(flights, labels).tolist() == ["normal", "orbit", "normal", "normal"]
-
-
-def test_combined_score_is_the_larger_scaled_part() -> None:
-    rng = np.random.default_rng(0)
-    ae, turn = rng.gamma(2.0, 0.01, 1000), rng.gamma(2.0, 60.0, 1000)
-    comb = fit_combiner(ae, turn, 99.5)
-    z_ae, z_turn = Scale.fit(ae)(ae), Scale.fit(turn)(turn)
-    assert np.median(z_ae) == pytest.approx(0.0, abs=1e-9)
-    assert np.percentile(z_turn, 99) == pytest.approx(1.0)
-    assert np.allclose(comb.score(ae, turn), np.maximum(z_ae, z_turn))
-    # Half a percent of the calibration flights lie above the threshold.
-    assert (comb.score(ae, turn) > comb.threshold).mean() == pytest.approx(0.005, abs=0.002)
-    # A circling flight with an ordinary picture stands out through its turn alone.
-    assert comb.score([np.median(ae)], [3000.0])[0] > 5 * comb.threshold
-    # A constant part has no spread: scaled by 1 instead of dividing by zero.
-    assert Scale.fit(np.zeros(5)).span == 1.0
 
 
 def test_missing_sklearn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

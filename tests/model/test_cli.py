@@ -76,6 +76,37 @@ def test_train_json_then_list_and_show(roof_db: str) -> None:
     assert "all_black" in out and "mean_image" in out and "f1" in out
 
 
+def test_train_show_and_every_score_row_carry_one_threshold(roof_db: str) -> None:
+    """The threshold `train --json` prints is the one `models show` prints, `score` uses and
+    every stored score row carries: the fitted detector's (combined score by default)."""
+    engine = open_db(roof_db)
+    store_route_days(engine, 1, [D0 + timedelta(days=3)], 40, seed=9)
+    engine.dispose()
+    code, out, err = run(
+        "train", "--receiver", "roof", "--from", "2026-01-01", "--to", "2026-01-03",
+        "--epochs", "3", "--json", "--db", roof_db,
+    )  # fmt: skip
+    assert code == 0, err
+    trained = json.loads(out)
+    threshold = trained["threshold"]
+    code, out, _ = run("models", "show", str(trained["model_id"]), "--json", "--db", roof_db)
+    shown = json.loads(out)
+    assert shown["threshold"] == threshold and shown["has_detector"] is True
+    assert shown["config"]["combine"] == "ae_turn"
+    code, out, err = run(
+        "score", "--receiver", "roof", "--day", "2026-01-04", "--json", "--db", roof_db
+    )
+    assert code == 0, err
+    assert json.loads(out)["days"][0]["threshold"] == threshold
+    code, out, _ = run(
+        "anomalies", "--receiver", "roof", "--day", "2026-01-04", "--all", "--format", "json",
+        "--db", roof_db,
+    )  # fmt: skip
+    rows = json.loads(out)
+    assert len(rows) == 40 and {r["threshold"] for r in rows} == {threshold}
+    assert [r["is_anomaly"] for r in rows] == [r["score"] > threshold for r in rows]
+
+
 def test_train_table_output(roof_db: str) -> None:
     code, out, _ = run(
         "train", "--receiver", "roof", "--from", "2026-01-01", "--to", "2026-01-03",

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from oddflights.db.receivers import add_receiver
+from oddflights.flights.raster import RasterSettings
 from oddflights.model.autoencoder import build_autoencoder
+from oddflights.model.detector import Autoencoder, fit_detector
 from oddflights.model.registry import (
     ModelNotFound,
     TrainingDataError,
@@ -26,7 +28,6 @@ from oddflights.receivers import Receiver
 from tests.model.conftest import TINY, store_route_days
 
 D0 = date(2026, 1, 1)
-RASTER = {"size": 64, "line_width": 3, "range_km": 200.0}
 
 
 def _receiver(engine) -> Receiver:
@@ -39,8 +40,18 @@ def _all_black_result(train_images, val_images) -> TrainResult:
     kernel, bias = decoder.get_weights()
     decoder.set_weights([np.zeros_like(kernel), np.full_like(bias, -20.0)])
     verdict = judge_model(model, train_images, val_images, TINY)
+    detector = fit_detector(
+        Autoencoder.from_keras(model),
+        RasterSettings(64, 3, 200.0),
+        val_images,
+        None,
+        score_fn=TINY.score_fn,
+        percentile=TINY.threshold_percentile,
+        combine="ae",
+    )
     return TrainResult(
         model=model,
+        detector=detector,
         history={},
         metrics=verdict.metrics,
         threshold=float(verdict.calibration["threshold"]),
@@ -62,7 +73,6 @@ def test_round_trip_and_rejected_models(engine, trained, train_images, val_image
         train_from=D0,
         train_to=D0 + timedelta(days=6),
         validation_days=[D0 + timedelta(days=6)],
-        raster=RASTER,
     )
     model, info = load_model(engine, ready_id)
     x = route_images(20, width=3, seed=11).astype(np.float32)[..., None]
@@ -71,7 +81,8 @@ def test_round_trip_and_rejected_models(engine, trained, train_images, val_image
     assert info.validation_days == [D0 + timedelta(days=6)]
     assert info.threshold == pytest.approx(trained.threshold)
     assert info.metrics["model"] == pytest.approx(trained.metrics["model"])
-    assert info.config["hidden"] == 64 and info.raster == RASTER
+    assert info.config == TINY and info.raster == trained.detector.raster
+    assert info.has_detector and info.threshold == trained.detector.threshold
     assert set(info.versions) == {"tensorflow", "keras", "numpy", "oddflights", "python"}
     assert info.calibration["n"] == 100
 
@@ -84,7 +95,6 @@ def test_round_trip_and_rejected_models(engine, trained, train_images, val_image
         train_from=D0 + timedelta(days=1),
         train_to=D0 + timedelta(days=7),
         validation_days=[D0 + timedelta(days=7)],
-        raster=RASTER,
     )
     assert [m.status for m in list_models(engine)] == ["ready", "rejected"]
     assert list_models(engine, rec.id)[1].id == rejected_id
@@ -110,7 +120,10 @@ def test_train_from_db_holds_out_whole_days(engine) -> None:
     assert info.id == model_id
     assert info.validation_days == [days[-1]]
     assert (info.train_from, info.train_to) == (days[0], days[-1])
-    assert info.raster == RASTER
+    assert info.raster == RasterSettings(64, 3, 200.0) == result.detector.raster
+    # The detector is fitted on the held-out day with its flights' turns: the combined score.
+    assert result.detector.combine == "ae_turn" and result.detector.n_validation == 80
+    assert info.threshold == result.threshold == result.detector.combined_threshold
     assert info.metrics["n_val"] == 80 and len(info.metrics["history"]["loss"]) == TINY.epochs
 
     # Two validation days; an empty range, and a range with too few training flights.

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from oddflights.db.positions import write_positions
 from oddflights.db.receivers import add_receiver
-from oddflights.model.train import TrainConfig
+from oddflights.model.train_config import TrainConfig
 from oddflights.receivers import Receiver
 from oddflights.simulate import SimConfig, Simulation, simulate
 

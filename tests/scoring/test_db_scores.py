@@ -10,14 +10,18 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from oddflights.columns import POSITION_COLUMNS
 from oddflights.db import open_db
+from oddflights.db import scores as scores_module
 from oddflights.db.flights import FLIGHT_COLUMNS, list_flights, replace_day_flights
 from oddflights.db.locks import lock_holder, try_lock
 from oddflights.db.models import LockRow
+from oddflights.db.positions import write_positions
 from oddflights.db.receivers import add_receiver
 from oddflights.db.runs import FAILED, OK, done_days, finish_run, list_runs, start_run
 from oddflights.db.scores import (
     delete_scores,
+    low_points,
     query_anomalies,
     replace_scores,
     score_rows,
@@ -196,3 +200,35 @@ def test_a_stale_sqlite_lock_is_taken_over(tmp_path) -> None:
     lock.release()
     assert lock_holder(engine, "n") is None
     engine.dispose()
+
+
+def test_low_points_reads_the_low_positions_of_the_window_in_chunks(
+    engine: Engine, monkeypatch
+) -> None:
+    """Positions below the altitude in [start, end), read a few rows at a time: every one is
+    there once, with its aircraft, as floats."""
+    monkeypatch.setattr(scores_module, "_LOW_POINTS_CHUNK", 3)
+    rec = add_receiver(engine, Receiver("low", 52.0, 5.0))
+    assert rec.id is not None
+    t0 = datetime(2026, 5, 4, 6, tzinfo=UTC)
+    n = 11
+    positions = pd.DataFrame(
+        {
+            "icao24": [f"a{i % 3:05d}" for i in range(n)],
+            "ts": [t0 + timedelta(seconds=i) for i in range(n)],
+            "lat": [52.0 + i / 100 for i in range(n)],
+            "lon": [5.0 + i / 100 for i in range(n)],
+            "altitude_ft": [500.0 if i % 2 == 0 else 9000.0 for i in range(n)],
+        }
+    )
+    write_positions(engine, rec.id, positions.reindex(columns=list(POSITION_COLUMNS)))
+    got = low_points(engine, rec.id, t0, t0 + timedelta(seconds=10), 2000.0)
+    want = positions[
+        (positions["altitude_ft"] < 2000) & (positions["ts"] < t0 + timedelta(seconds=10))
+    ]
+    got = got.sort_values("lon").reset_index(drop=True)
+    assert got["icao24"].tolist() == want["icao24"].tolist()
+    assert got["lon"].tolist() == want["lon"].tolist()
+    assert got["lat"].tolist() == want["lat"].tolist() and got["lat"].dtype == np.float64
+    empty = low_points(engine, rec.id, t0 - timedelta(days=1), t0, 2000.0)
+    assert list(empty.columns) == ["icao24", "lat", "lon"] and len(empty) == 0

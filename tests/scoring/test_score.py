@@ -18,15 +18,23 @@ from sqlalchemy.engine import Engine
 
 from oddflights.cli import main
 from oddflights.db import open_db
-from oddflights.db.flights import list_flights
-from oddflights.db.registry import get_model_row, insert_model
+from oddflights.db.flights import list_flights, read_rasters
+from oddflights.db.registry import get_detector_bytes, get_model, get_model_row, insert_model
 from oddflights.db.scores import query_anomalies, score_rows
 from oddflights.flights.build import build_flights
 from oddflights.flights.raster import RasterSettings
+from oddflights.model.detector import Scale
 from oddflights.model.registry import load_model, train_from_db
+from oddflights.model.score import reconstruct, score_images
 from oddflights.receivers import Receiver
-from oddflights.scoring.explain import residual_png
-from oddflights.scoring.score import ScoringError, rank_scores, score_day, validation_combiner
+from oddflights.scoring.pictures import residual_png
+from oddflights.scoring.score import (
+    ScoringError,
+    load_detector,
+    rank_scores,
+    score_day,
+    validation_scores,
+)
 from oddflights.simulate import Simulation
 from tests.scoring.simdb import D0, TINY, labels_of, load, simulation
 
@@ -90,13 +98,16 @@ def test_ranks_are_a_permutation_and_flags_follow_the_threshold(scored: Scored) 
     assert sorted(df["rank"]) == list(range(1, len(df) + 1))
     assert (df.sort_values("rank")["score"].diff().dropna() <= 0).all()
     assert (df["is_anomaly"] == (df["score"] > df["threshold"])).all()
-    info, _ = get_model_row(scored.engine, scored.model_id)
-    assert info.threshold is not None
+    info = get_model(scored.engine, scored.model_id)
+    detector = load_detector(scored.engine, scored.model_id)
     # The default score combines the reconstruction error with the cumulative turn, so its
-    # threshold is the combination's, calibrated on the model's validation day.
-    model, _ = load_model(scored.engine, scored.model_id)
-    combiner = validation_combiner(scored.engine, info, model, "bce")
-    assert np.allclose(df["threshold"], combiner.threshold)
+    # threshold is the combination's, calibrated on the model's validation day: the stored
+    # detector's, the model's, and every row's are one number.
+    assert detector.combine == "ae_turn"
+    assert (df["threshold"] == detector.threshold).all() and info.threshold == detector.threshold
+    val = validation_scores(scored.engine, info, detector)
+    assert val is not None
+    assert detector.threshold == np.percentile(val, TINY.threshold_percentile)
 
 
 def test_ties_are_ranked_by_flight_id() -> None:
@@ -125,7 +136,7 @@ def test_rescoring_with_the_same_model_gives_identical_rows(scored: Scored) -> N
     pd.testing.assert_frame_equal(again, scored.first)
 
 
-def _copy_model(s: Scored, status: str) -> int:
+def _copy_model(s: Scored, status: str, with_detector: bool = True) -> int:
     info, data = get_model_row(s.engine, s.model_id)
     return insert_model(
         s.engine,
@@ -133,8 +144,8 @@ def _copy_model(s: Scored, status: str) -> int:
         train_from=info.train_from,
         train_to=info.train_to,
         validation_days=info.validation_days,
-        config=info.config,
-        raster=info.raster,
+        config=info.config.to_dict(),
+        raster=info.raster.to_dict(),
         metrics=info.metrics,
         threshold=info.threshold,
         calibration=info.calibration,
@@ -142,6 +153,7 @@ def _copy_model(s: Scored, status: str) -> int:
         seed=info.seed,
         status=status,
         keras_bytes=data,
+        detector_bytes=get_detector_bytes(s.engine, s.model_id) if with_detector else None,
     )
 
 
@@ -292,8 +304,8 @@ def test_other_raster_settings_are_redrawn_from_tracks(scored: Scored, tmp_path:
 def test_the_builds_tracks_are_the_tracks_read_back(scored: Scored, tmp_path: Path) -> None:
     """The nightly hands the build's cleaned tracks to scoring instead of reading the positions
     again: they must be the same tracks, giving the same scores and tags."""
-    from oddflights.scoring.explain import Context, tags_for
     from oddflights.scoring.score import day_tracks
+    from oddflights.scoring.tags import Context, tags_for
 
     copy = tmp_path / "copy.db"
     shutil.copy(scored.path, copy)
@@ -324,3 +336,61 @@ def test_the_builds_tracks_are_the_tracks_read_back(scored: Scored, tmp_path: Pa
         assert with_handoff["tags"].map(len).sum() > 0
     finally:
         engine.dispose()
+
+
+def test_numpy_detector_scores_and_ranks_equal_the_keras_path(scored: Scored) -> None:
+    """The scoring path as it was before the Detector (Keras reconstructions; the combined
+    score's scales refitted from the validation day's rasters), recomputed here: the stored
+    rows have the same ranks and flags, the same scores to float32 rounding, and numpy's
+    reconstructions equal Keras' on the same weights."""
+    rec, engine = scored.receiver, scored.engine
+    assert rec.id is not None
+    info = get_model(engine, scored.model_id)
+    model, _ = load_model(engine, scored.model_id)
+    detector = load_detector(engine, scored.model_id)
+
+    def parts(days: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rs = read_rasters(engine, rec.id, days, info.raster)
+        flights = pd.concat([list_flights(engine, rec.id, d) for d in days])
+        turn = flights.set_index("flight_id").loc[rs.flight_ids, "turn_cum_deg"].to_numpy()
+        keras_recon = reconstruct(model, rs.images)
+        numpy_recon = detector.reconstruct(rs.images)
+        assert float(np.abs(keras_recon - numpy_recon).max()) <= 1e-5
+        return rs.flight_ids, rs.images, score_images(rs.images, keras_recon, "bce"), turn
+
+    _, _, val_ae, val_turn = parts(info.validation_days)
+    ae_scale, turn_scale = Scale.fit(val_ae), Scale.fit(val_turn)
+    old_threshold = float(np.percentile(np.maximum(ae_scale(val_ae), turn_scale(val_turn)), 98.0))
+    ids, _, day_ae, day_turn = parts([SCORED])
+    old = np.maximum(ae_scale(day_ae), turn_scale(day_turn))
+
+    rows = score_rows(engine, scored.model_id, ids.tolist()).set_index("flight_id").loc[ids]
+    assert rows["rank"].tolist() == rank_scores(ids, old).tolist()
+    assert rows["is_anomaly"].tolist() == (old > old_threshold).tolist()
+    np.testing.assert_allclose(rows["score"], old, rtol=1e-5, atol=1e-7)
+    assert detector.threshold == pytest.approx(old_threshold, rel=1e-5)
+
+
+def test_a_model_without_detector_must_be_retrained(scored: Scored, tmp_path: Path) -> None:
+    """A model stored before detectors whose validation rasters were gone has no detector:
+    scoring, the CLI and the picture say in one line that it must be retrained."""
+    bare = _copy_model(scored, "ready", with_detector=False)
+    try:
+        assert not get_model(scored.engine, bare).has_detector
+        with pytest.raises(ScoringError, match=f"model {bare} has no stored detector.*retrain"):
+            score_day(scored.engine, scored.receiver, SCORED, bare)
+        # The newest ready model is the one without detector: it is not silently skipped.
+        with pytest.raises(ScoringError, match="retrain it with `oddflights train"):
+            score_day(scored.engine, scored.receiver, SCORED)
+        code, out = _cli(scored, "score", "--receiver", "sim", "--day", str(SCORED))
+        assert code == 2 and "retrain" in out and "Traceback" not in out
+        assert len(out.strip().splitlines()) == 1
+        fid = str(int(scored.first["flight_id"].iloc[0]))
+        code, out = _cli(
+            scored, "explain", fid, "--model", str(bare), "-o", str(tmp_path / "x.png")
+        )
+        assert code == 2 and "retrain" in out
+    finally:
+        # The bare model must not stay the newest ready one for the other tests.
+        with scored.engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM models WHERE id = {bare}")

@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from oddflights.scoring.explain import (
-    SURVEY_AXIS_DEG,
-    SURVEY_LEG_SPACING_KM,
+from oddflights.scoring.tags import (
+    PARAMS,
     _centred_mean,
+    _centred_median,
     _parallel_legs,
+    _window_gain,
     shape_tags,
 )
 
@@ -27,6 +28,33 @@ def test_centred_mean_is_pandas_centred_rolling_mean(values: np.ndarray, window:
     assert np.allclose(_centred_mean(values, window), want, atol=1e-9)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 60), elements=st.floats(-5e4, 5e4)),
+    st.sampled_from([1, 3, 5, 7]),
+)
+def test_centred_median_is_pandas_centred_rolling_median(values: np.ndarray, window: int) -> None:
+    want = pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy()
+    np.testing.assert_array_equal(_centred_median(values, window), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 80), elements=st.floats(-400, 400)),
+    arrays(np.int64, st.integers(1, 80), elements=st.integers(1, 600)),
+)
+def test_window_gain_is_pandas_time_window_min_max(turns: np.ndarray, gaps: np.ndarray) -> None:
+    """The circling test's windowed search, as it was written with a pandas 30-minute
+    rolling window (whole-second times: no rounding question at the window's edge)."""
+    n = min(len(turns), len(gaps))
+    cum = np.cumsum(turns[:n])
+    t = np.cumsum(gaps[:n]).astype(np.float64)
+    total = pd.Series(cum, index=pd.to_datetime(t, unit="s"))
+    window = total.rolling("30min")
+    want = np.maximum((total - window.min()).to_numpy(), (window.max() - total).to_numpy())
+    assert _window_gain(cum, t, 1800.0) == float(np.nanmax(want, initial=0.0))
+
+
 def _reference_parallel_legs(legs: list[tuple[np.ndarray, np.ndarray]]) -> int:
     """Leg by leg, as first written."""
     best = 0
@@ -37,14 +65,14 @@ def _reference_parallel_legs(legs: list[tuple[np.ndarray, np.ndarray]]) -> int:
         offsets = []
         for p0, p1 in legs:
             d = (p1 - p0) / np.hypot(*(p1 - p0))
-            if abs(float(d @ axis)) < np.cos(np.radians(SURVEY_AXIS_DEG)):
+            if abs(float(d @ axis)) < np.cos(np.radians(PARAMS.survey_axis_deg)):
                 continue
             a, b = sorted((float(p0 @ axis), float(p1 @ axis)))
             if min(hi, b) - max(lo, a) < 0.5 * min(hi - lo, b - a):
                 continue
             offsets.append(float(((p0 + p1) / 2) @ normal))
         if offsets:
-            distinct = 1 + int((np.diff(np.sort(offsets)) >= SURVEY_LEG_SPACING_KM).sum())
+            distinct = 1 + int((np.diff(np.sort(offsets)) >= PARAMS.survey_leg_spacing_km).sum())
             best = max(best, distinct)
     return best
 

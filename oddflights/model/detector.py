@@ -1,0 +1,337 @@
+"""The fitted detector: everything that decides "is this flight odd", in numpy, stored with its
+model.
+
+A ``Detector`` is fitted once, at the end of training, and stored in the ``models.detector``
+column; scoring, the pictures and the web page use it as it is. It holds the autoencoder's
+weights (the seed's model is Flatten → Dense(relu) → Dense(sigmoid): two matrix products),
+the raster settings the model was trained on, the per-flight score function, the scale of
+each part of the combined score, the combination and its threshold. Running it needs numpy
+only, never TensorFlow.
+
+The combined score (``ae_turn``): the reconstruction error and the flight's cumulative
+turning, each scaled as ``z = (x - median) / (p99 - median)`` on the validation day's flights,
+and the score is the larger z. Why: the dense autoencoder sees a 64×64 picture in which a
+3-lap holding pattern is a small blob at the end of an ordinary arrival; turning ~1,000° more
+than any airliner does is plain from the track. Conversely a straight flight where nobody
+flies turns no more than an airliner, but the autoencoder cannot draw it. ``ae`` is the
+reconstruction error alone. No labels are used: only the held-out day(s) of normal traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from oddflights.flights.raster import RasterSettings
+from oddflights.model.score import SCORE_FNS, as_model_input, score_images
+
+FloatArray = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+
+FORMAT_VERSION = 1
+COMBINATIONS = ("ae", "ae_turn")
+_SPAN_PERCENTILE = 99.0
+# Rows per matrix product: bounds the float32 hidden/output buffers (~16 MB for 64×64).
+_BATCH = 1024
+
+
+class DetectorError(ValueError):
+    """Stored detector bytes that cannot be read (another format version, damaged)."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How one part of the combined score is scaled: ``(x - centre) / span``."""
+
+    centre: float
+    span: float
+
+    @classmethod
+    def fit(cls, values: npt.ArrayLike) -> Scale:
+        """Median and (99th percentile - median) of ``values``; span 1 when they agree."""
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return cls(0.0, 1.0)
+        centre = float(np.median(v))
+        span = float(np.percentile(v, _SPAN_PERCENTILE)) - centre
+        if not span > 0:
+            span = float(np.std(v)) or 1.0
+        return cls(centre, span)
+
+    def __call__(self, values: npt.ArrayLike) -> FloatArray:
+        v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=self.centre)
+        return (v - self.centre) / self.span
+
+
+@dataclass(frozen=True)
+class Autoencoder:
+    """The seed autoencoder's weights: ``sigmoid(relu(x @ W1 + b1) @ W2 + b2)`` on the
+    flattened image (Keras' Dense layers, same layout)."""
+
+    encoder_kernel: F32  # (size*size, hidden)
+    encoder_bias: F32  # (hidden,)
+    decoder_kernel: F32  # (hidden, size*size)
+    decoder_bias: F32  # (size*size,)
+
+    def __post_init__(self) -> None:
+        d, h = self.encoder_kernel.shape
+        if (
+            self.encoder_bias.shape != (h,)
+            or self.decoder_kernel.shape != (h, d)
+            or self.decoder_bias.shape != (d,)
+        ):
+            raise ValueError(
+                "autoencoder weights do not fit together: "
+                f"{self.encoder_kernel.shape}, {self.encoder_bias.shape}, "
+                f"{self.decoder_kernel.shape}, {self.decoder_bias.shape}"
+            )
+
+    @property
+    def size(self) -> int:
+        """The image side in pixels."""
+        return math.isqrt(int(self.encoder_kernel.shape[0]))
+
+    def reconstruct(self, images: npt.NDArray[Any]) -> F32:
+        """Reconstructions (N×size×size×1 float32 in (0, 1)) of N images (uint8/bool/float).
+
+        Equal images get bit-equal reconstructions (so equal scores, ranked by flight id as
+        Keras' were): each distinct image is reconstructed once. A BLAS product alone does not
+        promise that: rows at different places in a batch may be summed in another order.
+        """
+        x = as_model_input(images)
+        n = len(x)
+        flat = x.reshape(n, -1)
+        if n == 0:
+            return x
+        unique, inverse = _distinct_rows(flat)
+        out = np.empty((len(unique), flat.shape[1]), dtype=np.float32)
+        for i in range(0, len(unique), _BATCH):
+            hidden = unique[i : i + _BATCH] @ self.encoder_kernel
+            hidden += self.encoder_bias
+            np.maximum(hidden, 0.0, out=hidden)
+            logits = hidden @ self.decoder_kernel
+            logits += self.decoder_bias
+            # sigmoid, in place; float32 like Keras (exp overflowing to inf gives 0: fine)
+            np.negative(logits, out=logits)
+            with np.errstate(over="ignore"):
+                np.exp(logits, out=logits)
+            logits += 1.0
+            np.reciprocal(logits, out=logits)
+            out[i : i + _BATCH] = logits
+        return out[inverse].reshape(x.shape)
+
+    @classmethod
+    def from_keras(cls, model: Any) -> Autoencoder:
+        """The weights of a built seed model (layers ``encoder`` and ``decoder``)."""
+        w1, b1 = model.get_layer("encoder").get_weights()
+        w2, b2 = model.get_layer("decoder").get_weights()
+        return cls(*(np.asarray(w, dtype=np.float32) for w in (w1, b1, w2, b2)))
+
+    @classmethod
+    def from_keras_file(cls, data: bytes) -> Autoencoder:
+        """The weights read from the bytes of a stored ``.keras`` file without Keras: it is a
+        zip of ``config.json`` and ``model.weights.h5``, where Dense layers are stored as
+        ``layers/dense``, ``layers/dense_1``… in the order of the model's layers (h5py is
+        installed with TensorFlow; ImportError without it)."""
+        import h5py  # only for converting models stored before the detector existed
+
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            layers = json.loads(z.read("config.json"))["config"]["layers"]
+            weights = z.read("model.weights.h5")
+        dense = [layer["config"]["name"] for layer in layers if layer["class_name"] == "Dense"]
+        if dense != ["encoder", "decoder"]:
+            raise ValueError(f"not the seed autoencoder: Dense layers {dense}")
+        with h5py.File(io.BytesIO(weights), "r") as f:
+            enc, dec = f["layers/dense/vars"], f["layers/dense_1/vars"]
+            arrays = [np.asarray(g[k], dtype=np.float32) for g in (enc, dec) for k in ("0", "1")]
+        return cls(*arrays)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A fitted detector, stored with its model. Higher scores are odder; a flight is flagged
+    when its score is above ``threshold``.
+
+    ``ae_threshold`` is the ``percentile``-th reconstruction error of the validation flights,
+    ``combined_threshold`` the same percentile of their combined scores; ``combine`` says
+    which one decides (``threshold``).
+    """
+
+    raster: RasterSettings
+    autoencoder: Autoencoder
+    score_fn: str
+    percentile: float
+    ae_scale: Scale
+    turn_scale: Scale
+    ae_threshold: float
+    combined_threshold: float
+    combine: str = "ae_turn"
+    n_validation: int = 0
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.combine not in COMBINATIONS:
+            raise ValueError(
+                f"unknown score combination {self.combine!r} "
+                f"(choose from {', '.join(COMBINATIONS)})"
+            )
+        if self.score_fn not in SCORE_FNS:
+            raise ValueError(f"unknown score function {self.score_fn!r}")
+        if self.autoencoder.size != self.raster.size:
+            raise ValueError(
+                f"weights for {self.autoencoder.size}px images, raster {self.raster.size}px"
+            )
+
+    @property
+    def threshold(self) -> float:
+        """The threshold of the combination in use."""
+        return self.combined_threshold if self.combine == "ae_turn" else self.ae_threshold
+
+    def using(self, combine: str) -> Detector:
+        """The same detector deciding with another combination (``ae`` or ``ae_turn``)."""
+        return dataclasses.replace(self, combine=combine)
+
+    def reconstruct(self, images: npt.NDArray[Any]) -> F32:
+        """The autoencoder's reconstructions of ``images`` (N×size×size×1)."""
+        return self.autoencoder.reconstruct(images)
+
+    def reconstruction_scores(self, images: npt.NDArray[Any]) -> FloatArray:
+        """Per-image reconstruction error by the model's score function (higher = odder)."""
+        x = as_model_input(images)
+        return score_images(x, self.reconstruct(x), self.score_fn)
+
+    def combined(self, ae_scores: npt.ArrayLike, turn_cum_deg: npt.ArrayLike) -> FloatArray:
+        """The combined score from the parts: the larger of the two scaled parts."""
+        return np.maximum(self.ae_scale(ae_scores), self.turn_scale(turn_cum_deg))
+
+    def decision_function(
+        self, images: npt.NDArray[Any], turn_cum_deg: npt.ArrayLike | None = None
+    ) -> FloatArray:
+        """The score of each flight (image, cumulative turn in degrees; NaN: unknown)."""
+        ae = self.reconstruction_scores(images)
+        if self.combine == "ae":
+            return ae
+        if turn_cum_deg is None:
+            raise ValueError("the ae_turn combination needs each flight's cumulative turn")
+        return self.combined(ae, turn_cum_deg)
+
+    def predict(
+        self, images: npt.NDArray[Any], turn_cum_deg: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """True for each flight whose score is above the threshold."""
+        return self.decision_function(images, turn_cum_deg) > self.threshold
+
+    # --- storage ------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The detector as the bytes of an ``.npz`` file (arrays plus a JSON header)."""
+        header = {
+            "format_version": self.format_version,
+            "raster": self.raster.to_dict(),
+            "score_fn": self.score_fn,
+            "percentile": self.percentile,
+            "ae_scale": [self.ae_scale.centre, self.ae_scale.span],
+            "turn_scale": [self.turn_scale.centre, self.turn_scale.span],
+            "ae_threshold": self.ae_threshold,
+            "combined_threshold": self.combined_threshold,
+            "combine": self.combine,
+            "n_validation": self.n_validation,
+        }
+        buf = io.BytesIO()
+        ae = self.autoencoder
+        np.savez(
+            buf,
+            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+            encoder_kernel=ae.encoder_kernel,
+            encoder_bias=ae.encoder_bias,
+            decoder_kernel=ae.decoder_kernel,
+            decoder_bias=ae.decoder_bias,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Detector:
+        """Inverse of :meth:`to_bytes`; DetectorError for bytes it cannot read."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                h = json.loads(z["header"].tobytes().decode())
+                arrays = {k: np.asarray(z[k], dtype=np.float32) for k in _WEIGHTS}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise DetectorError(f"stored detector is unreadable ({exc})") from None
+        if h.get("format_version") != FORMAT_VERSION:
+            raise DetectorError(
+                f"stored detector has format version {h.get('format_version')}, this "
+                f"oddflights reads {FORMAT_VERSION}: retrain the model"
+            )
+        return cls(
+            raster=RasterSettings.from_dict(h["raster"]),
+            autoencoder=Autoencoder(**arrays),
+            score_fn=str(h["score_fn"]),
+            percentile=float(h["percentile"]),
+            ae_scale=Scale(*map(float, h["ae_scale"])),
+            turn_scale=Scale(*map(float, h["turn_scale"])),
+            ae_threshold=float(h["ae_threshold"]),
+            combined_threshold=float(h["combined_threshold"]),
+            combine=str(h["combine"]),
+            n_validation=int(h["n_validation"]),
+        )
+
+
+def _distinct_rows(flat: F32) -> tuple[F32, npt.NDArray[np.intp]]:
+    """The distinct rows of ``flat`` and, for each row, the index of its distinct row."""
+    if np.array_equal(flat, flat > 0.5):  # 0/1 images: compare them packed, 8 pixels a byte
+        keys = np.packbits(flat > 0.5, axis=1)
+    else:
+        keys = np.ascontiguousarray(flat)
+    raw = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+    _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    return flat[first], inverse.ravel()
+
+
+_WEIGHTS = ("encoder_kernel", "encoder_bias", "decoder_kernel", "decoder_bias")
+
+
+def fit_detector(
+    autoencoder: Autoencoder,
+    raster: RasterSettings,
+    val_images: npt.NDArray[Any],
+    val_turn_cum_deg: npt.ArrayLike | None,
+    *,
+    score_fn: str,
+    percentile: float,
+    combine: str,
+) -> Detector:
+    """Fit the scales and thresholds on the validation flights (their images and cumulative
+    turns; None when unknown, e.g. synthetic images: the turn part then never leads).
+    ValueError on no validation flights."""
+    ae = score_images(as_model_input(val_images), autoencoder.reconstruct(val_images), score_fn)
+    if ae.size == 0:
+        raise ValueError("cannot calibrate a detector on no validation flights")
+    turn = (
+        np.full(ae.size, np.nan)
+        if val_turn_cum_deg is None
+        else np.asarray(val_turn_cum_deg, dtype=np.float64)
+    )
+    ae_scale, turn_scale = Scale.fit(ae), Scale.fit(turn)
+    both = np.maximum(ae_scale(ae), turn_scale(turn))
+    return Detector(
+        raster=raster,
+        autoencoder=autoencoder,
+        score_fn=score_fn,
+        percentile=float(percentile),
+        ae_scale=ae_scale,
+        turn_scale=turn_scale,
+        ae_threshold=float(np.percentile(ae, percentile)),
+        combined_threshold=float(np.percentile(both, percentile)),
+        combine=combine,
+        n_validation=int(ae.size),
+    )
