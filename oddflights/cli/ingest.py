@@ -52,6 +52,10 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     rows += [
         {"outcome": f"  {reason}", "count": n} for reason, n in summary.rejected_by_reason.items()
     ]
+    if summary.fields_cleared:
+        # Kept positions whose callsign or squawk was bad and is stored empty.
+        rows.append({"outcome": "fields cleared", "count": sum(summary.fields_cleared.values())})
+        rows += [{"outcome": f"  {note}", "count": n} for note, n in summary.fields_cleared.items()]
     emit_rows(rows, "table", ("outcome", "count"), title=f"Ingest ({summary.seconds:.1f} s)")
 
 
@@ -68,8 +72,11 @@ def _ingest_files(
 
     from oddflights.ingest.files import ingest_input
     from oddflights.ingest.formats import is_gzip_file
+    from oddflights.ingest.writer import RangeWatch
 
     total = IngestSummary()
+    # One watch for all the files: the warning is printed once, early, to stderr.
+    watch = RangeWatch(receiver, lambda message: click.echo(f"Warning: {message}", err=True))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -96,6 +103,7 @@ def _ingest_files(
                 source=fmt if fmt != "auto" else "file",
                 rejects_file=rejects,
                 progress=advance,
+                range_watch=watch,
             )
     return total
 
@@ -210,5 +218,25 @@ def _ingest_live(
         from oddflights.ingest.live import run_live
     except ImportError:
         raise CliError("live ingest is not available in this version") from None
-    summary: IngestSummary = run_live(engine, receiver, host, port, fmt, options=options)
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # SIGTERM (docker stop, systemd) and Ctrl-C end the run like a stop: drain what the
+        # receiver sent, write it (or spool it), print the summary, exit 0. A second signal
+        # while that happens is ignored, so it cannot cut the flush short. Nothing is printed
+        # here: a handler that writes could interrupt a write to the same stream.
+        stop.set()
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    try:
+        summary: IngestSummary = run_live(
+            engine, receiver, host, port, fmt, options=options, stop=stop
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return summary

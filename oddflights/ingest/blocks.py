@@ -7,15 +7,20 @@ is committed on its own (an interrupted ingest keeps what it committed; reruns s
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import IO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 # Bytes per block for each requested line: SBS lines are ~100 bytes, table rows ~80.
 BYTES_PER_LINE = 100
+# Arrow's CSV reader fails on a row longer than about twice its 1 MiB block; no receiver
+# line comes near this, so a longer one is rejected as ``line_too_long`` (when it fails).
+MAX_LINE_BYTES = 1 << 20
 
 
 def read_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
@@ -83,6 +88,125 @@ def read_csv_block(
         ),
     )
     return table, bad
+
+
+@dataclass
+class CsvBlock:
+    """A block of CSV text parsed: ``text`` (the block less the ``dropped`` lines, which
+    ``table`` and ``bad`` came from), the table, the rows of a wrong field count, and lines
+    arrow could not read at all, each with its reason."""
+
+    text: bytes
+    table: pa.Table
+    bad: list[str]
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+    def dropped_rejects(self) -> pd.DataFrame:
+        """The dropped lines as rejects (``raw``, ``reason``)."""
+        return pd.DataFrame(
+            {"raw": [d[0] for d in self.dropped], "reason": [d[1] for d in self.dropped]},
+            dtype=object,
+        )
+
+
+def read_csv_lines(
+    data: bytes,
+    names: Sequence[str],
+    *,
+    quoted: bool = False,
+    include: Sequence[str] | None = None,
+) -> CsvBlock:
+    """read_csv_block that one line cannot make fail or swallow the lines after it.
+
+    Arrow refuses a block with a line too long for it, and reads a quote that is never
+    closed as a field that runs on over the following lines (one bad "row" of many good
+    lines). Then lines over MAX_LINE_BYTES are dropped as ``line_too_long``, and the block is
+    halved until each line arrow refuses (or that runs on) is found alone and dropped as
+    ``unparsable``. The usual block costs nothing more."""
+    try:
+        table, bad = read_csv_block(data, names, quoted=quoted, include=include)
+        if not _runs_on(data, table, bad, quoted):
+            return CsvBlock(data, table, bad)
+    except pa.ArrowInvalid:
+        pass
+    kept, too_long = _drop_long_lines(data)
+    dropped = [(line, "line_too_long") for line in too_long]
+    parts: list[tuple[bytes, pa.Table, list[str]]] = []
+
+    def parse(text: bytes) -> None:
+        if not text.strip(b"\r\n"):
+            return
+        try:
+            table, bad = read_csv_block(text, names, quoted=quoted, include=include)
+            if not _runs_on(text, table, bad, quoted):
+                parts.append((text, table, bad))
+                return
+        except pa.ArrowInvalid:
+            pass
+        body = text.rstrip(b"\r\n")
+        # A line end (arrow also ends a line at a bare CR) past the middle, else the last.
+        cut = min(
+            (k for k in (body.find(b"\n", len(body) // 2), body.find(b"\r", len(body) // 2))
+             if k >= 0),
+            default=max(body.rfind(b"\n"), body.rfind(b"\r")),
+        ) + 1  # fmt: skip
+        if cut <= 0:  # one line
+            dropped.append((_text(text), "unparsable"))
+            return
+        parse(text[:cut])
+        parse(text[cut:])
+
+    parse(kept)
+    if not parts:
+        columns = list(names) if include is None else list(include)
+        empty = pa.table({c: pa.array([], pa.string()) for c in columns})
+        return CsvBlock(b"", empty, [], dropped)
+    text = b"".join(p[0] for p in parts)
+    table = pa.concat_tables([p[1] for p in parts])
+    return CsvBlock(text, table, [b for p in parts for b in p[2]], dropped)
+
+
+def _runs_on(data: bytes, table: pa.Table, bad: list[str], quoted: bool) -> bool:
+    """Whether a quote that is not closed on its line made one row of several lines (a bad
+    row, or a good-looking one with a line end inside a field)."""
+    if not quoted or b'"' not in data:
+        return False
+    rows = table.num_rows + len(bad)
+    # Line ends counted at memchr speed: equal to the rows, no line ran on (nor was blank).
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    if data and data[-1:] not in (b"\n", b"\r"):
+        ends += 1
+    return rows != ends and rows != count_rows(data)
+
+
+def count_rows(data: bytes) -> int:
+    """Non-empty lines, as arrow splits them (``\n``, ``\r\n`` and bare ``\r`` end one)."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    content = (a != _LF) & (a != _CR)
+    starts = content.copy()
+    starts[1:] &= ~content[:-1]
+    return int(starts.sum())
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _drop_long_lines(data: bytes) -> tuple[bytes, list[str]]:
+    """The block less its lines over MAX_LINE_BYTES, and those lines."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    ends = np.r_[np.flatnonzero(a == _LF) + 1, len(a)]
+    starts = np.r_[0, ends[:-1]]
+    long = np.flatnonzero(ends - starts > MAX_LINE_BYTES)
+    if not len(long):
+        return data, []
+    lines = [_text(data[starts[k] : ends[k]]) for k in long]
+    pieces, done = [], 0
+    for k in long:
+        pieces.append(data[done : starts[k]])
+        done = ends[k]
+    pieces.append(data[done:])
+    return b"".join(pieces), lines
 
 
 _LF, _CR, _COMMA = 10, 13, 44

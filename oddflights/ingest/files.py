@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 
 from oddflights.ingest.formats import FormatError, open_input, parse_input
 from oddflights.ingest.summary import IngestSummary
+from oddflights.ingest.table import TableFormatError
 from oddflights.ingest.types import ParsedChunk, ParseOptions
-from oddflights.ingest.writer import ingest_chunks
+from oddflights.ingest.writer import RangeWatch, ingest_chunks
 from oddflights.receivers import Receiver
 
 
@@ -29,12 +30,13 @@ def ingest_input(
     now: datetime | None = None,
     rejects_file: IO[str] | None = None,
     progress: Callable[[ParsedChunk], None] | None = None,
+    range_watch: RangeWatch | None = None,
 ) -> IngestSummary:
     """Ingest ``path`` (``-``: stdin) in format ``fmt`` (``auto``: sniffed). The next chunk
     is parsed, validated and converted in a background thread while the previous one is
     written. FormatError says what is wrong with the input, including compressed input that is
     cut short or damaged (the chunks before the damage stay stored: a rerun of the repaired
-    file adds only the rest)."""
+    file adds only the rest), and a table file that is not one (or is damaged)."""
     with open_input(str(path)) as stream:
         try:
             return ingest_chunks(
@@ -45,7 +47,10 @@ def ingest_input(
                 now=now,
                 rejects_file=rejects_file,
                 progress=progress,
+                range_watch=range_watch,
             )
+        except TableFormatError as exc:
+            raise FormatError(f"{path}: {exc}") from None
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise FormatError(
                 f"{path}: the compressed data is cut short or damaged ({exc}); the positions "

@@ -30,7 +30,9 @@ from oddflights.ingest.types import ParsedChunk, ParseOptions, empty_rejects
 from oddflights.receivers import Receiver
 from oddflights.simulate.modes_encode import BEAST_CLOCK_HZ, cpr_nl, crc24, hex_chars
 
-MAX_EPOCH_S = 9.0e10
+# Epoch seconds datetime64[ns] holds with room to spare (to 2096); later is rejected as
+# bad_time here, before a conversion could overflow (validate rejects the future anyway).
+MAX_EPOCH_S = 4.0e9
 TIME_COLUMNS = ("timestamp", "ts", "time")
 FRAME_COLUMNS = ("rawmsg", "frame", "hex")
 # Local CPR decoding against the receiver is unambiguous within half a latitude zone
@@ -135,10 +137,18 @@ class ModesDecoder:
         raw_of: Callable[[int], str] = raws.__getitem__ if isinstance(raws, Sequence) else raws
         bad_raw = [] if bad_raw is None else bad_raw
         bad_reason = [] if bad_reason is None else bad_reason
-        if len(arr) == 0:
+        t_all = np.asarray(ts, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            # A start time far off (year 9999) must be a counted reject, not an overflow.
+            timely = (t_all > 0) & (t_all < MAX_EPOCH_S)
+        for j in np.flatnonzero(~timely).tolist():
+            bad_raw.append(raw_of(j))
+            bad_reason.append("bad_time")
+        if len(arr) == 0 or not timely.any():
             return empty_positions(), _rejects(bad_raw, bad_reason)
-        idx = np.arange(len(arr))
         frames = hex_chars(arr).view("S28").ravel()
+        idx: np.ndarray = np.flatnonzero(timely)
+        arr, t_all = arr[timely], t_all[timely]
         df = arr[:, 0] >> 3
         tc = arr[:, 4] >> 3
         adsb = (df == 17) | (df == 18)
@@ -147,7 +157,6 @@ class ModesDecoder:
             bad_raw.append(raw_of(int(k)))
             bad_reason.append("crc")
         ok = adsb & ~crc_bad
-        t_all = np.asarray(ts, dtype=np.float64)
         order = np.argsort(t_all, kind="stable")
         arr, idx, tc, ok, t_all = arr[order], idx[order], tc[order], ok[order], t_all[order]
         icao = (arr[:, 1].astype(np.int64) << 16) | (arr[:, 2].astype(np.int64) << 8) | arr[:, 3]
@@ -400,7 +409,6 @@ def _parse_time(value: object) -> float:
         t = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
-    # Epoch seconds before year 5000: beyond that, datetime64[ns] overflows.
     return t if 0 < t < MAX_EPOCH_S else float("nan")
 
 
@@ -458,7 +466,7 @@ def _clean_frame(value: object) -> str | None:
 def _json_fields(line: str) -> tuple[float, str | None]:
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         return float("nan"), None
     if not isinstance(obj, dict):
         return float("nan"), None

@@ -26,10 +26,12 @@ from oddflights.ingest.blocks import (
     clean_text,
     read_blocks,
     read_csv_block,
+    read_csv_lines,
     row_lines,
     strip_line_ends,
 )
 from oddflights.ingest.types import ParsedChunk, ParseOptions
+from oddflights.ingest.validate import utc_ns
 from oddflights.receivers import check_timezone
 
 N_FIELDS = 22
@@ -98,11 +100,17 @@ def _dates_ns(date: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if len(enc) == 0:
         return np.zeros(0, dtype="int64")
     uniq = pd.Series(enc.dictionary.to_pylist(), dtype=object)
-    days = pd.to_datetime(uniq, format="%Y/%m/%d", errors="coerce")
-    retry = days.isna()
-    if retry.any():
-        days[retry] = pd.to_datetime(uniq[retry], format="%Y-%m-%d", errors="coerce")
-    day_ns = days.astype("datetime64[ns]").to_numpy().view("int64")
+    # Years pandas cannot hold in nanoseconds (0001, 9999) become NaT: rejected as bad_time.
+    day_ns = np.full(len(uniq), _NAT, dtype="int64")
+    for fmt in ("%Y/%m/%d", "%Y-%m-%d"):
+        todo = day_ns == _NAT
+        if not todo.any():
+            break
+        try:
+            days = pd.to_datetime(uniq[todo], format=fmt, errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        day_ns[todo] = utc_ns(days).view("int64")
     return np.asarray(day_ns[enc.indices.to_numpy(zero_copy_only=False)], dtype="int64")
 
 
@@ -156,11 +164,13 @@ class SbsParser:
 
     def parse_block(self, raw_block: bytes) -> ParsedChunk:
         """One block of whole lines into a chunk."""
-        text = clean_text(raw_block)
-        table, bad = read_csv_block(text, FIELDS, include=USED_FIELDS)
-        lines = table.num_rows + len(bad)
+        got = read_csv_lines(clean_text(raw_block), FIELDS, include=USED_FIELDS)
+        text, table, bad = got.text, got.table, got.bad
+        lines = table.num_rows + len(bad) + len(got.dropped)
         reject_raw = [t for t in bad if t.split(",", 1)[0].strip() not in OTHER_TYPES]
         reject_reason = ["unparsable"] * len(reject_raw)
+        reject_raw += [d[0] for d in got.dropped]
+        reject_reason += [d[1] for d in got.dropped]
         # The input line of each row, for rejected lines' raw text: found by numpy in the
         # block's bytes, or (rarely: bare CR line ends) rebuilt from all 22 fields.
         found = row_lines(text, table.num_rows, N_FIELDS, bool(bad))

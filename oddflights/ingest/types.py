@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
+import numpy as np
 import pandas as pd
 
 from oddflights.receivers import Receiver
@@ -30,6 +31,10 @@ class ParsedChunk:
     # but carried no position (e.g. an SBS MSG,4): neither accepted nor rejected.
     lines: int = 0
     bytes_read: int = 0
+    # The input lines of positions (by position in ``positions``), made only for the rows
+    # validation rejects: for parsers whose positions carry no ``raw`` column, because
+    # making every row's line costs more than the few rejected ones need.
+    raw_of: Callable[[np.ndarray], list[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,14 @@ from oddflights.db.receivers import get_receiver
 from tests.ingest.helpers import DAY, LAT, LON, assert_same_positions, sbs_bytes, sim_positions
 
 GOOD = "MSG,3,1,1,{icao},1,2026/01/15,{t},2026/01/15,{t},,{alt},{gs},,{lat},{lon},,,0,0,0,0"
-SUMMARY_KEYS = {"accepted", "duplicates", "rejected", "rejected_by_reason", "seconds"}
+SUMMARY_KEYS = {
+    "accepted",
+    "duplicates",
+    "rejected",
+    "rejected_by_reason",
+    "fields_cleared",
+    "seconds",
+}
 
 
 def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
@@ -186,6 +195,87 @@ def test_killed_ingest_reruns_to_exactly_the_same_rows(db_url: str, tmp_path: Pa
     summary = json.loads(done.stdout)
     assert summary["accepted"] + summary["duplicates"] == len(sim_positions())
     assert_same_positions(stored(db_url), sim_positions())
+
+
+def _all_rows(db_url: str, name: str) -> pd.DataFrame:
+    """Every stored column of a receiver's positions (source included), in key order."""
+    engine = open_db(db_url)
+    try:
+        rec = get_receiver(engine, name)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT icao24, ts, lat, lon, altitude_ft, groundspeed_kt, track_deg, "
+                    "vertical_rate_fpm, callsign, squawk, onground, source FROM positions "
+                    "WHERE receiver_id = :r ORDER BY ts, icao24"
+                ),
+                {"r": rec.id},
+            ).all()
+    finally:
+        engine.dispose()
+    return pd.DataFrame([tuple(r) for r in rows])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [12, 34])
+def test_ingest_killed_at_random_points_ends_with_a_clean_runs_rows(
+    db_url: str, tmp_path: Path, seed: int
+) -> None:
+    """kill -9 at three seeded random points of a multi-chunk file ingest (each after a
+    random number of stored rows, plus a random few ms so that it lands anywhere in a chunk),
+    then a rerun to completion: every stored column equals that of an undisturbed run."""
+    rng = random.Random(seed)
+    add_receiver(db_url)
+    add_receiver(db_url, "clean")
+    big = tmp_path / "big.sbs"
+    big.write_bytes(sbs_bytes())
+    total = len(sim_positions())
+    env = {**os.environ, "ODDFLIGHTS_INGEST_CHUNK_LINES": "50"}
+    cmd = [sys.executable, "-c", "from oddflights.cli import main; main()", "ingest", str(big)]
+    args = ["--db", db_url, "--quiet", "--json", "--format", "sbs"]
+    engine = open_db(db_url)
+    rec_id = get_receiver(engine, "roof").id
+    kills = []
+    try:
+        for _ in range(3):
+            before = len(read_positions(engine, rec_id, columns=("icao24", "ts")))
+            target = rng.randint(before + 1, max(before + 1, total - 200))
+            proc = subprocess.Popen(
+                [*cmd, "--receiver", "roof", *args],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            count = before
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline and count < target:
+                with engine.connect() as conn:
+                    count = conn.execute(
+                        sa.text("SELECT count(*) FROM positions WHERE receiver_id = :r"),
+                        {"r": rec_id},
+                    ).scalar_one()
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.03))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills.append(count)
+            proc.wait(30)
+    finally:
+        engine.dispose()
+    assert len(kills) >= 2 and all(0 < k < total for k in kills), kills
+    done = subprocess.run(
+        [*cmd, "--receiver", "roof", *args], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["accepted"] + summary["duplicates"] == total and summary["rejected"] == 0
+    clean = subprocess.run(
+        [*cmd, "--receiver", "clean", *args], env=env, capture_output=True, timeout=120
+    )
+    assert clean.returncode == 0, clean.stderr
+    got, want = _all_rows(db_url, "roof"), _all_rows(db_url, "clean")
+    assert len(want) == total
+    pd.testing.assert_frame_equal(got, want)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
