@@ -107,8 +107,9 @@ def _setup(ctx: SpeedContext) -> _Setup:
 
 @register_stage("scoring")
 def bench_scoring(ctx: SpeedContext) -> list[StageResult]:
-    """Median flights/s of ``score_day`` (detector load, reconstruction, combined score, tags,
-    database write) on the simulated day, in this process after one warm-up run."""
+    """Median flights/s of ``score_day`` (detector load, stored rasters, reconstruction,
+    combined score, tags from the stored track facts, database write) on the simulated day,
+    in this process after one warm-up run."""
 
     s = _setup(ctx)
     engine = open_db(s.db_url)

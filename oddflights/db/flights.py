@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from oddflights.columns import FEATURE_COLUMNS
 from oddflights.db.models import FlightRow, ReceiverRow, ScoreRow
 from oddflights.db.positions import read_positions
+from oddflights.errors import NotFoundError, OddflightsError
 from oddflights.flights.raster import RasterSet, RasterSettings, unpack_many
 
 CHUNK_ROWS = 2_000
@@ -31,11 +32,11 @@ FLIGHT_COLUMNS = (
 )
 
 
-class FlightNotFound(LookupError):
+class FlightNotFound(NotFoundError):
     """No flight with that id."""
 
 
-class RasterMismatch(ValueError):
+class RasterMismatch(OddflightsError, ValueError):
     """Stored rasters were drawn with other settings than asked for (or mixed settings)."""
 
 
@@ -61,7 +62,8 @@ def replace_day_flights(
 ) -> int:
     """Replace a receiver day's flights (and delete their scores) in one transaction.
 
-    ``flights_df`` has FLIGHT_COLUMNS (times tz-aware UTC), ``rasters`` the packed raster of
+    ``flights_df`` has FLIGHT_COLUMNS (times tz-aware UTC) and optionally ``track_tags`` (each
+    row's TrackFacts as JSON, see oddflights.scoring.tags), ``rasters`` the packed raster of
     each row. ``bounds`` (the day's UTC [start, end)) also replaces flights stored under another
     day that start inside it, as after a change of the receiver's time zone. Returns the rows
     written."""
@@ -75,7 +77,7 @@ def replace_day_flights(
             (FlightRow.start_ts >= bounds[0]) & (FlightRow.start_ts < bounds[1])
         )
     records = []
-    cols = list(FLIGHT_COLUMNS)
+    cols = [*FLIGHT_COLUMNS, *(["track_tags"] if "track_tags" in flights_df.columns else [])]
     for values, raster in zip(
         flights_df.loc[:, cols].itertuples(index=False, name=None), rasters, strict=True
     ):
@@ -91,12 +93,12 @@ def replace_day_flights(
     return len(records)
 
 
-_LIST_COLUMNS = [c for c in FlightRow.__table__.columns if c.name != "raster"]
+_LIST_COLUMNS = [c for c in FlightRow.__table__.columns if c.name not in ("raster", "track_tags")]
 
 
 def list_flights(engine: Engine, receiver_id: int, day: date) -> pd.DataFrame:
     """A receiver day's flights by start time: ``flight_id`` and every stored column but the
-    raster (times tz-aware UTC)."""
+    raster and the track facts (times tz-aware UTC)."""
     query = (
         sa.select(*_LIST_COLUMNS)
         .where(FlightRow.receiver_id == receiver_id, FlightRow.day == day)
@@ -113,6 +115,16 @@ def list_flights(engine: Engine, receiver_id: int, day: date) -> pd.DataFrame:
         [c if isinstance(c, str) else None for c in df["callsign"]], dtype=object, index=df.index
     )
     return df
+
+
+def read_track_tags(engine: Engine, receiver_id: int, day: date) -> dict[int, Any]:
+    """flight id → its stored ``track_tags`` (the JSON value; None when built before they
+    were stored) for a receiver day's flights."""
+    query = sa.select(FlightRow.id, FlightRow.track_tags).where(
+        FlightRow.receiver_id == receiver_id, FlightRow.day == day
+    )
+    with engine.connect() as conn:
+        return {int(fid): value for fid, value in conn.execute(query).all()}
 
 
 def get_flight(engine: Engine, flight_id: int) -> dict[str, Any]:

@@ -90,6 +90,10 @@ class FlightRow(Base):
     # The raster settings the raster was drawn with (e.g. "64px/1w/200km"), so a change of
     # settings is detected and the rasters rebuilt.
     raster_key: Mapped[str] = mapped_column(sa.String(64))
+    # What the tags need of the track, worked out at build (oddflights.scoring.tags
+    # TrackFacts: {"key", "tags", "low_xy"}), so that rescoring reads no positions. NULL in
+    # rows built before migration 0005: scoring then reads the day's positions.
+    track_tags: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 class ModelRow(Base):

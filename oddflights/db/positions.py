@@ -11,6 +11,7 @@ statement's own rowcount.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -308,8 +309,9 @@ def read_positions(
 
     Columns are ``columns`` (a subset of POSITION_COLUMNS; icao24 and ts always come along)
     with ``ts`` as datetime64[ns, UTC], floats as float64 (NaN when unknown), text as objects
-    (None when unknown) and onground as objects (True/False/None). Asking only for what a
-    stage needs matters: building Python objects for millions of rows is most of the cost.
+    (None when unknown; one string object per distinct value) and onground as objects
+    (True/False/None). Asking only for what a stage needs matters: the driver's Python
+    objects for millions of rows are most of the cost.
     """
     unknown = [c for c in columns if c not in POSITION_COLUMNS]
     if unknown:
@@ -339,67 +341,123 @@ def read_positions(
     if icao24 is not None:
         where.append(f"icao24 = {mark}")
         params.append(icao24)  # type: ignore[arg-type]
-    # Read in key order (receiver, ts, icao24) and sort in pandas: ORDER BY icao24 would make
-    # the database sort millions of rows.
-    sql = f"SELECT {', '.join(wanted)} FROM positions WHERE {' AND '.join(where)} ORDER BY ts"
-    chunks: list[pd.DataFrame] = []
+    select = ", ".join(_select_expr(c, sqlite) for c in wanted)
+    # Read in key order (receiver, ts, icao24) and sort here: ORDER BY icao24 would make the
+    # database sort millions of rows.
+    sql = f"SELECT {select} FROM positions WHERE {' AND '.join(where)} ORDER BY ts"
+    dtype = np.dtype([(c, _FIELD_TYPES[c]) for c in wanted])
+    reader = _ColumnReader(wanted, sqlite)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
         cur = raw.cursor()
         try:
             cur.execute(sql, params)
-            # Chunks bound the Python objects alive at once: a day's 3.6 M rows as tuples
-            # would take over a gigabyte before they become arrays.
-            while rows := cur.fetchmany(READ_CHUNK_ROWS):
-                chunks.append(_frame(rows, wanted, sqlite))
+            # Chunks bound the Python objects alive at once: the driver makes a tuple and an
+            # object per value, and a day has millions of rows. Each chunk becomes a typed
+            # record array straight from the cursor (no list of tuples in between).
+            while len(chunk := np.fromiter(itertools.islice(cur, READ_CHUNK_ROWS), dtype)):
+                reader.add(chunk)
+                del chunk
         finally:
             cur.close()
-    if not chunks:
-        return _frame([], wanted, sqlite)
-    df = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
-    del chunks
-    if df.empty:
-        return df
-    codes, _ = pd.factorize(df["icao24"], sort=True)
-    order = np.lexsort((df["ts"].array.asi8, codes))  # int64 ns: no Timestamp objects
-    return df.iloc[order].reset_index(drop=True)
+    return reader.frame()
 
 
-def _interned(col: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """An object array of ``col`` holding one string object per distinct value: the driver
-    makes a new object per row, and a day has millions of rows but a few thousand aircraft."""
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
-    values = np.empty(len(codes), dtype=object)
-    known = codes >= 0
-    values[known] = np.asarray(uniques, dtype=object)[codes[known]]
-    return values
+# How each column comes out of the database, as a field of the record array a chunk is read
+# into: unknown floats come as -inf (SQL has no NaN to give; ingest never stores an infinite
+# value) and unknown onground as -1, so that both fit a fixed-width field; text stays objects.
+_NULL_FLOAT = float("-inf")
+_FIELD_TYPES: dict[str, str] = {
+    "icao24": "O",
+    "ts": "f8",  # SQLite: REAL seconds; PostgreSQL: integer microseconds (see _select_expr)
+    **dict.fromkeys(_FLOATS, "f8"),
+    "callsign": "O",
+    "squawk": "O",
+    "onground": "i1",
+}
 
 
-def _frame(rows: list[tuple[Any, ...]], names: list[str], sqlite: bool) -> pd.DataFrame:
-    """Typed columns straight from DB-API rows (cheaper than DataFrame(rows) + casts)."""
-    # One 2-D object array, then a column at a time: twice as fast as zip(*rows).
-    table = np.array(rows, dtype=object) if rows else np.empty((0, len(names)), dtype=object)
-    data: dict[str, Any] = {}
-    for j, name in enumerate(names):
-        col = np.ascontiguousarray(table[:, j])
-        if name == "ts":
-            if sqlite:
-                seconds = col.astype(np.float64)
-                # REAL seconds carry float noise below the microsecond; rounding restores it.
-                us = np.round(seconds * 1e6).astype("int64")
-                data[name] = pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+def _select_expr(name: str, sqlite: bool) -> str:
+    if name == "ts":
+        return "ts" if sqlite else "(extract(epoch from ts) * 1000000)::int8"
+    if name in _FLOATS:
+        return f"ifnull({name}, -9e999)" if sqlite else f"coalesce({name}, '-Infinity'::float8)"
+    if name == "onground":
+        return "ifnull(onground, -1)" if sqlite else "coalesce(onground::int, -1)"
+    return name
+
+
+class _ColumnReader:
+    """Gathers the record-array chunks of a read into typed columns: numbers as arrays, text
+    as codes into one list of distinct values (so a string object per aircraft, not per row)."""
+
+    def __init__(self, names: list[str], sqlite: bool) -> None:
+        self.names = names
+        self.sqlite = sqlite
+        self.parts: dict[str, list[npt.NDArray[Any]]] = {n: [] for n in names}
+        self.values: dict[str, dict[Any, int]] = {n: {} for n in names if n in _TEXTS}
+
+    def add(self, chunk: npt.NDArray[Any]) -> None:
+        for name in self.names:
+            col = chunk[name]
+            if name in _TEXTS:
+                codes, uniques = pd.factorize(col, use_na_sentinel=True)
+                known = self.values[name]
+                to_global = np.array(
+                    [known.setdefault(u, len(known)) for u in uniques.tolist()], dtype=np.int64
+                )
+                out = np.full(len(codes), -1, dtype=np.int64)
+                ok = codes >= 0
+                out[ok] = to_global[codes[ok]]
+                self.parts[name].append(out)
+            elif name == "ts":
+                if self.sqlite:
+                    # REAL seconds carry float noise below the microsecond; rounding restores it.
+                    self.parts[name].append(np.round(col * 1e6).astype(np.int64))
+                else:
+                    self.parts[name].append(col.astype(np.int64))
             else:
-                data[name] = pd.to_datetime(list(col), utc=True).astype("datetime64[ns, UTC]")
-        elif name in _FLOATS:
-            # None becomes NaN in a float64 array.
-            data[name] = col.astype(np.float64)
-        elif name == "onground":
-            known = col != None  # noqa: E711  (element-wise comparison with None)
-            col[known] = col[known].astype(bool)
-            data[name] = pd.Series(col, dtype=object)
-        else:
-            # An explicit object Series: pandas would otherwise infer its string dtype, and a
-            # cast back to objects would make one string object per row again.
-            data[name] = pd.Series(_interned(col), dtype=object)
-    return pd.DataFrame(data)
+                self.parts[name].append(np.ascontiguousarray(col))
+
+    def frame(self) -> pd.DataFrame:
+        def joined(name: str, dtype: str) -> npt.NDArray[Any]:
+            parts = self.parts[name]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        icao_codes = joined("icao24", "int64")
+        icao_values = np.array(list(self.values["icao24"]), dtype=object)
+        # Sorted by (icao24, ts): rows come in time order, so a stable sort by the aircraft's
+        # rank among the distinct names is enough.
+        rank = np.empty(len(icao_values), dtype=np.int64)
+        rank[np.argsort(icao_values, kind="stable")] = np.arange(len(icao_values))
+        order = np.argsort(rank[icao_codes], kind="stable")
+        data: dict[str, Any] = {}
+        for name in self.names:
+            if name in _TEXTS:
+                data[name] = _text_column(joined(name, "int64")[order], self.values[name])
+            elif name == "ts":
+                us = joined(name, "int64")[order]
+                data[name] = pd.Series(
+                    pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+                )
+            elif name == "onground":
+                flags = joined(name, "int8")[order]
+                data[name] = pd.Series(_ONGROUND[flags.astype(np.int64) + 1], dtype=object)
+            else:
+                col = joined(name, "float64")[order]
+                col[col == _NULL_FLOAT] = np.nan
+                data[name] = col
+            self.parts[name] = []  # free each column's chunks once it is built
+        return pd.DataFrame(data, copy=False)
+
+
+_ONGROUND = np.array([None, False, True], dtype=object)
+
+
+def _text_column(codes: npt.NDArray[np.int64], values: dict[Any, int]) -> pd.Series:
+    """An object Series of the strings ``codes`` point at (-1: None), one object per value."""
+    table = np.array([None, *values], dtype=object)
+    # An explicit object Series: pandas would otherwise infer its string dtype, and a cast back
+    # to objects would make one string object per row again.
+    return pd.Series(table[codes + 1], dtype=object)

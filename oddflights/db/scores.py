@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from oddflights.db.models import FlightRow, ModelRow, PositionRow, ReceiverRow, ScoreRow
+from oddflights.db.models import FlightRow, ModelRow, ReceiverRow, ScoreRow
 
 CHUNK_ROWS = 2_000
 
@@ -191,28 +192,39 @@ def low_points(
 ) -> pd.DataFrame:
     """Positions below ``max_altitude_ft`` in [start, end): columns icao24, lat, lon. The
     scoring stage finds the airports a receiver sees from them (oddflights.scoring.airports)."""
-    query = sa.select(PositionRow.icao24, PositionRow.lat, PositionRow.lon).where(
-        PositionRow.receiver_id == receiver_id,
-        PositionRow.ts >= start,
-        PositionRow.ts < end,
-        PositionRow.altitude_ft < max_altitude_ft,
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    # The raw cursor, read into typed arrays a chunk at a time: Row objects for three days of
+    # low traffic would hold tens of MB at once (and a web process would keep them).
+    sql = (
+        "SELECT icao24, lat, lon FROM positions "
+        f"WHERE receiver_id = {mark} AND ts >= {mark} AND ts < {mark} AND altitude_ft < {mark}"
     )
-    # Read in chunks, one string object per aircraft: three days of low traffic as Row
-    # objects would hold tens of MB at once (and a web process would keep them).
-    names: dict[str, str] = {}
-    icao24: list[str] = []
+    bounds = (start.timestamp(), end.timestamp()) if sqlite else (start, end)
+    dtype = np.dtype([("icao24", "O"), ("lat", "f8"), ("lon", "f8")])
+    icao24: list[npt.NDArray[np.str_]] = []
     lat: list[npt.NDArray[np.float64]] = []
     lon: list[npt.NDArray[np.float64]] = []
     with engine.connect() as conn:
-        result = conn.execute(query.execution_options(yield_per=_LOW_POINTS_CHUNK))
-        for rows in result.partitions():
-            icao24.extend(names.setdefault(r[0], r[0]) for r in rows)
-            lat.append(np.array([r[1] for r in rows], dtype=np.float64))
-            lon.append(np.array([r[2] for r in rows], dtype=np.float64))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, (receiver_id, *bounds, float(max_altitude_ft)))
+            while len(rows := np.fromiter(itertools.islice(cur, _LOW_POINTS_CHUNK), dtype)):
+                # Fixed-width text, not the driver's string objects: kept objects would pin
+                # the memory of the whole chunk's freed ones.
+                icao24.append(rows["icao24"].astype(str))
+                lat.append(rows["lat"].copy())
+                lon.append(rows["lon"].copy())
+        finally:
+            cur.close()
     empty = np.zeros(0, dtype=np.float64)
     return pd.DataFrame(
         {
-            "icao24": pd.Series(icao24, dtype=object),
+            "icao24": pd.Series(
+                np.concatenate(icao24).astype(object) if icao24 else [], dtype=object
+            ),
             "lat": np.concatenate(lat) if lat else empty,
             "lon": np.concatenate(lon) if lon else empty,
         }

@@ -13,12 +13,16 @@ from sqlalchemy.engine import Engine
 
 from oddflights import config
 from oddflights.columns import TRACK_COLUMNS
+from oddflights.db.flights import raster_keys, replace_day_flights
+from oddflights.db.positions import read_positions
 from oddflights.flights.clean import CleanSettings
 from oddflights.flights.features import summarize
 from oddflights.flights.raster import RasterSettings, pack_many, rasterize_many
 from oddflights.flights.segment import DROP_KEYS, FlightSet, make_flights
 from oddflights.memory import release_free_memory
 from oddflights.receivers import Receiver
+from oddflights.scoring.tags import facts_key, facts_of
+from oddflights.scoring.tracks import tracks_of_set
 
 # Positions are read from this long before the day, so that a flight continuing from the day
 # before is recognised (and its callsign known), ...
@@ -61,6 +65,14 @@ def flights_frame(
     table = pd.concat([flights.table.reset_index(drop=True), feats], axis=1)
     table["lit_pixels"] = images.sum(axis=(1, 2), dtype=np.int64)
     table["raster_key"] = settings.key
+    # What the tags need of each track, stored with the flight so that scoring the day
+    # later reads no positions (see oddflights.scoring.tags).
+    key = facts_key(centre)
+    table["track_tags"] = pd.Series(
+        [f.to_json(key) for f in facts_of(tracks_of_set(flights), centre)],
+        index=table.index,
+        dtype=object,
+    )
     return table, images
 
 
@@ -73,9 +85,6 @@ def build_day(
 ) -> FlightSet:
     """Rebuild one receiver day's flights (idempotent); returns them (table, cleaned points,
     dropped counts)."""
-    from oddflights.db.flights import replace_day_flights
-    from oddflights.db.positions import read_positions
-
     assert receiver.id is not None, "receiver must be stored"
     settings = settings or raster_settings(receiver)
     start, end = receiver.day_bounds(day)
@@ -87,6 +96,7 @@ def build_day(
         start=start,
         end=end,
     )
+    del positions  # the cleaned points are all the rest needs
     table, images = flights_frame(flights, receiver, settings)
     replace_day_flights(engine, receiver.id, day, table, pack_many(images), bounds=(start, end))
     return flights
@@ -125,8 +135,6 @@ def ensure_rasters(
 ) -> list[date]:
     """Rebuild the days whose stored rasters were drawn with other settings; returns them.
     Days without flights are left alone."""
-    from oddflights.db.flights import raster_keys
-
     assert receiver.id is not None, "receiver must be stored"
     settings = settings or raster_settings(receiver)
     day_list = list(days)

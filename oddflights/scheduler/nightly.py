@@ -281,7 +281,9 @@ def run_day(
     from oddflights.scoring.score import score_day
 
     _pause_point("build", day)
-    built = build_flights(engine, receiver, [day], keep=True)
+    # The build stores with each flight what scoring needs of its track (rasters, track
+    # facts), so its points are freed at once rather than handed to scoring.
+    built = build_flights(engine, receiver, [day])
     counts: dict[str, Any] = {"flights": built.flights}
     if day < first + timedelta(days=settings.warmup_days):
         counts["note"] = "warm-up day: used for training, not scored"
@@ -293,7 +295,7 @@ def run_day(
         _pause_point("train", day)
         counts.update(_train(engine, receiver, day, first, settings, train_config))
     _pause_point("score", day)
-    summary = score_day(engine, receiver, day, built=built.built.pop(day))
+    summary = score_day(engine, receiver, day)
     counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
     _pause_point("record", day)
     report = _write_report(engine, receiver, day)

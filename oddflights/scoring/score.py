@@ -3,7 +3,8 @@ ranks, the detector's threshold, tags, and one idempotent write per (day, model)
 
 Ranks: 1 is the most abnormal (highest score); equal scores are ranked by flight id, lowest
 first, so that a rerun always gives the same ranks. Scoring runs the Detector with numpy:
-it never imports TensorFlow.
+it never imports TensorFlow. It reads no positions either: the build stores each flight's
+raster and what its tags need of the track (oddflights.scoring.tags.TrackFacts).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights.columns import TRACK_COLUMNS
-from oddflights.db.flights import RasterMismatch, list_flights, read_rasters
+from oddflights.db.flights import RasterMismatch, list_flights, read_rasters, read_track_tags
 from oddflights.db.positions import read_positions
 from oddflights.db.registry import (
     ModelInfo,
@@ -28,12 +29,13 @@ from oddflights.db.registry import (
     newest_ready_model,
 )
 from oddflights.db.scores import replace_scores
+from oddflights.errors import OddflightsError
 from oddflights.flights.raster import RasterSettings, rasterize_many
 from oddflights.flights.segment import FlightSet
 from oddflights.model.detector import COMBINATIONS, Detector, DetectorError
 from oddflights.receivers import Receiver
 from oddflights.scoring.airports import training_airports
-from oddflights.scoring.tags import Context, tags_for
+from oddflights.scoring.tags import Context, TrackFacts, facts_key, facts_of, tags_from_facts
 from oddflights.scoring.tracks import (
     Tracks,
     empty_tracks,
@@ -42,9 +44,12 @@ from oddflights.scoring.tracks import (
 )
 
 
-class ScoringError(ValueError):
+class ScoringError(OddflightsError, ValueError):
     """A day cannot be scored (no model, a rejected model, a model to retrain, no flights);
     the message says why."""
+
+    # On the web: the model's scores or picture that was asked for is not there.
+    http_status = 404
 
 
 @dataclass
@@ -124,13 +129,13 @@ def _day_images(
     engine: Engine,
     receiver: Receiver,
     flights: pd.DataFrame,
-    tracks: Tracks,
+    tracks: Tracks | None,
     settings: RasterSettings,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """The day's flight ids and images drawn with ``settings``: the stored rasters when they
-    match, else redrawn from the tracks (stored flights and other models' scores are kept)."""
+    match, else redrawn from ``tracks`` (stored flights and other models' scores are kept)."""
     assert receiver.id is not None
-    if set(flights["raster_key"]) == {settings.key}:
+    if tracks is None:
         rs = read_rasters(engine, receiver.id, [flights["day"].iloc[0]], settings)
         return rs.flight_ids, rs.images
     ids = flights["flight_id"].to_numpy(dtype=np.int64)
@@ -187,6 +192,37 @@ def day_tracks(
     return tracks_from_positions(positions, flights)
 
 
+def day_facts(
+    engine: Engine,
+    receiver: Receiver,
+    flights: pd.DataFrame,
+    built: FlightSet | None = None,
+    tracks: Tracks | None = None,
+) -> dict[int, TrackFacts]:
+    """Each flight's TrackFacts: as stored with it at build, else worked out from its track
+    (from ``tracks``, else ``built``, else one read of those flights' positions: rows built
+    before the facts were stored, or under other tag parameters)."""
+    assert receiver.id is not None
+    if flights.empty:
+        return {}
+    centre = (receiver.lat, receiver.lon)
+    key = facts_key(centre)
+    stored = read_track_tags(engine, receiver.id, flights["day"].iloc[0])
+    out: dict[int, TrackFacts] = {}
+    for fid in flights["flight_id"].tolist():
+        facts = TrackFacts.from_json(stored.get(int(fid)), key)
+        if facts is not None:
+            out[int(fid)] = facts
+    missing = flights[~flights["flight_id"].isin(list(out))]
+    if not missing.empty:
+        if tracks is None:
+            tracks = day_tracks(engine, receiver, missing, built)
+        mine = tracks.take(missing["flight_id"].to_numpy(dtype=np.int64))
+        for fid, facts in zip(mine.flight_ids.tolist(), facts_of(mine, centre), strict=True):
+            out[int(fid)] = facts
+    return out
+
+
 def score_day(
     engine: Engine,
     receiver: Receiver,
@@ -200,8 +236,10 @@ def score_day(
     day has no flights. The model's stored Detector decides, with its own combination and
     threshold; ``combine`` (``ae``: the reconstruction error alone, ``ae_turn``: combined
     with the cumulative turn; see oddflights.model.detector) overrides the combination.
-    ``built``: this day's build, when the caller has just made it (the nightly): its
-    cleaned tracks are tagged without reading the positions again."""
+    The day's stored rasters and track facts (worked out at build) are all it reads of the
+    flights: no positions, unless the model draws with other raster settings or flights
+    were built without facts (then ``built``, this day's build still in memory, saves
+    reading their positions)."""
     if combine is not None and combine not in COMBINATIONS:
         raise ScoringError(
             f"unknown score combination {combine!r} (choose from {', '.join(COMBINATIONS)})"
@@ -218,9 +256,13 @@ def score_day(
     detector = load_detector(engine, info.id)
     if combine is not None:
         detector = detector.using(combine)
-    tracks = day_tracks(engine, receiver, flights, built)
-    del built  # the tracks are all scoring needs of it; its points can go
+    # The stored rasters and track facts are all scoring needs, unless the model draws with
+    # other raster settings than the day was built with: then every track is redrawn.
+    redraw = set(flights["raster_key"]) != {detector.raster.key}
+    tracks = day_tracks(engine, receiver, flights, built) if redraw else None
     ids, images = _day_images(engine, receiver, flights, tracks, detector.raster)
+    facts = day_facts(engine, receiver, flights, built, tracks)
+    del built, tracks  # their points can go
     turn = flights.set_index("flight_id").loc[ids, "turn_cum_deg"]
     scores = detector.decision_function(images, turn.to_numpy(dtype=np.float64, na_value=np.nan))
     threshold = detector.threshold
@@ -236,7 +278,10 @@ def score_day(
             "rank": rank_scores(ids, scores),
             "threshold": threshold,
             "is_anomaly": scores > threshold,
-            "tags": tags_for(ids, images, tracks, ctx),
+            "tags": [
+                tags_from_facts(facts.get(int(fid)), img, ctx)
+                for fid, img in zip(ids.tolist(), images, strict=True)
+            ],
         }
     )
     replace_scores(engine, receiver.id, day, info.id, rows)

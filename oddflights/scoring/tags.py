@@ -12,12 +12,21 @@ Tags (a flight may carry several, or none):
 - ``off_route``: a good share of the flight's pixels lie where training traffic almost never
   flies (the training rasters' mean image is below a small occupancy).
 - ``low_slow``: mostly low (median < 5,000 ft) and slow (median < 140 kt).
+
+What depends on the track alone (the shape tags, ``low_slow`` and the points where a flight
+dipped low between climbs) is worked out once, when the flight is built, as its
+``TrackFacts``, and stored with it (``flights.track_tags``): rescoring a day then needs no
+positions. ``off_route`` and ``go_around`` also depend on the scoring model's training days
+(their mean image, their airports), so they are decided at scoring, from the image and the
+stored low points.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +38,11 @@ from oddflights.scoring.tracks import Tracks, track_slice
 FloatArray = npt.NDArray[np.floating[Any]]
 
 TAGS = ("circling", "holding", "survey", "go_around", "off_route", "low_slow")
+# The tags that depend on the track alone (stored with the flight as its TrackFacts).
+TRACK_TAGS = ("circling", "holding", "survey", "low_slow")
+# Bumped when the way TrackFacts are worked out changes (besides TagParams, which the key
+# holds anyway): stored facts with another key are worked out again from the positions.
+FACTS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -87,16 +101,17 @@ def _resample(
 ) -> tuple[FloatArray, ...]:
     """Points about ``step_km`` apart along the track (the first point of each step)."""
     step = np.hypot(np.diff(x), np.diff(y))
-    along = np.r_[0.0, np.cumsum(step)]
+    along = np.concatenate(([0.0], np.cumsum(step)))
     bucket = np.floor(along / step_km).astype(np.int64)
-    first = np.r_[True, bucket[1:] != bucket[:-1]]
+    first = np.concatenate(([True], bucket[1:] != bucket[:-1]))
     return x[first], y[first], t[first]
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+def _runs(mask: npt.NDArray[np.bool_]) -> list[list[int]]:
     """[start, end) of each run of True."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
-    return [(int(a), int(b)) for a, b in edges.reshape(-1, 2)]
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    runs: list[list[int]] = edges.reshape(-1, 2).tolist()
+    return runs
 
 
 def _wrap(deg: FloatArray) -> FloatArray:
@@ -166,10 +181,14 @@ def shape_tags(
         _runs(np.abs(_centred_mean(turn, p.straight_smooth_steps)) < p.straight_deg_per_step)
     )
     if len(runs) >= p.survey_min_legs:  # fewer legs than that can never make a survey
-        p0 = np.c_[rx[runs[:, 0] + 1], ry[runs[:, 0] + 1]]
-        p1 = np.c_[rx[runs[:, 1]], ry[runs[:, 1]]]
+        p0 = np.column_stack((rx[runs[:, 0] + 1], ry[runs[:, 0] + 1]))
+        p1 = np.column_stack((rx[runs[:, 1]], ry[runs[:, 1]]))
         long = np.hypot(*(p1 - p0).T) >= p.survey_min_leg_km
-        if _parallel_legs(p0[long], p1[long], p) >= p.survey_min_legs:
+        # Side by side legs are counted among the long ones: too few settle it.
+        if (
+            int(long.sum()) >= p.survey_min_legs
+            and _parallel_legs(p0[long], p1[long], p) >= p.survey_min_legs
+        ):
             tags.append("survey")
     return tags
 
@@ -179,7 +198,7 @@ def _centred_mean(values: FloatArray, window: int) -> FloatArray:
     ``rolling(window, center=True, min_periods=1).mean()``), vectorised."""
     n = len(values)
     half = window // 2
-    cs = np.r_[0.0, np.cumsum(values)]
+    cs = np.concatenate(([0.0], np.cumsum(values)))
     i = np.arange(n)
     lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, n)
     return (cs[hi] - cs[lo]) / (hi - lo)
@@ -194,8 +213,16 @@ def _centred_median(values: FloatArray, window: int) -> FloatArray:
         view = np.lib.stride_tricks.sliding_window_view(values, window)
         out[half : n - half] = np.median(view, axis=1)
     for i in [*range(min(half, n)), *range(max(n - half, half), n)]:
-        out[i] = np.median(values[max(i - half, 0) : i + half + 1])
+        out[i] = _median(values[max(i - half, 0) : i + half + 1])
     return out
+
+
+def _median(values: FloatArray) -> float:
+    """np.median of a few finite values, bit for bit (the mean of the middle two when even),
+    without its overhead (it runs for both ends of every flight)."""
+    s = sorted(values.tolist())
+    m = len(s) // 2
+    return float(s[m]) if len(s) % 2 else float((s[m - 1] + s[m]) / 2.0)
 
 
 def _parallel_legs(p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS) -> int:
@@ -206,7 +233,7 @@ def _parallel_legs(p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS) -
         return 0
     d = p1 - p0
     axis = d / np.hypot(d[:, 0], d[:, 1])[:, None]  # (k, 2)
-    normal = np.c_[axis[:, 1], -axis[:, 0]]
+    normal = np.column_stack((axis[:, 1], -axis[:, 0]))
     # Row r: every leg seen in the frame of reference leg r.
     aligned = np.abs(axis @ axis.T) >= np.cos(np.radians(params.survey_axis_deg))
     a0, a1 = axis @ p0.T, axis @ p1.T  # along-axis ends, (ref, leg)
@@ -223,18 +250,15 @@ def _parallel_legs(p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS) -
     return best
 
 
-def go_around(
-    x: FloatArray,
-    y: FloatArray,
-    altitude_ft: FloatArray,
-    airports_xy: FloatArray,
-    params: TagParams = PARAMS,
-) -> bool:
-    """A descent below go_around_low_ft near a known airport, then a climb."""
+def go_around_points(
+    x: FloatArray, y: FloatArray, altitude_ft: FloatArray, params: TagParams = PARAMS
+) -> FloatArray:
+    """Where the flight was below go_around_low_ft with a climb of go_around_climb_ft both
+    before and after ((k, 2) km; empty when never, or with fewer than 5 known altitudes)."""
     p = params
     ok = np.isfinite(altitude_ft)
-    if ok.sum() < 5 or len(airports_xy) == 0:
-        return False
+    if ok.sum() < 5:
+        return np.zeros((0, 2), dtype=np.float64)
     alt = _centred_median(altitude_ft[ok], p.go_around_median_points)
     px, py = x[ok], y[ok]
     before = np.maximum.accumulate(alt)
@@ -244,13 +268,30 @@ def go_around(
         & (before - alt >= p.go_around_climb_ft)
         & (after - alt >= p.go_around_climb_ft)
     )
-    if not low.any():
+    return np.column_stack((px[low], py[low])).astype(np.float64, copy=False).reshape(-1, 2)
+
+
+def near_airport(points: FloatArray, airports_xy: FloatArray, params: TagParams = PARAMS) -> bool:
+    """Whether any of ``points`` ((k, 2) km) lies within airport_near_km of an airport."""
+    if len(points) == 0 or len(airports_xy) == 0:
         return False
-    pts = np.c_[px[low], py[low]]
     dist = np.hypot(
-        pts[:, None, 0] - airports_xy[None, :, 0], pts[:, None, 1] - airports_xy[None, :, 1]
+        points[:, None, 0] - airports_xy[None, :, 0], points[:, None, 1] - airports_xy[None, :, 1]
     )
-    return bool((dist <= p.airport_near_km).any())
+    return bool((dist <= params.airport_near_km).any())
+
+
+def go_around(
+    x: FloatArray,
+    y: FloatArray,
+    altitude_ft: FloatArray,
+    airports_xy: FloatArray,
+    params: TagParams = PARAMS,
+) -> bool:
+    """A descent below go_around_low_ft near a known airport, then a climb."""
+    if len(airports_xy) == 0:
+        return False
+    return near_airport(go_around_points(x, y, altitude_ft, params), airports_xy, params)
 
 
 def off_route(
@@ -276,26 +317,129 @@ def low_slow(altitude_ft: FloatArray, speed_kt: FloatArray, params: TagParams = 
     return bool(np.median(alt) < params.low_ft and np.median(spd) < params.slow_kt)
 
 
+@dataclass(frozen=True)
+class TrackFacts:
+    """What the tags need of a flight's track: the tags of the track alone (of TRACK_TAGS)
+    and its go-around low points ((k, 2) km, see go_around_points)."""
+
+    tags: tuple[str, ...] = ()
+    low_xy: FloatArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float64))
+
+    def to_json(self, key: str) -> dict[str, Any]:
+        """The stored form (JSON floats keep every bit of a float64)."""
+        return {"key": key, "tags": list(self.tags), "low_xy": self.low_xy.tolist()}
+
+    @classmethod
+    def from_json(cls, value: Any, key: str) -> TrackFacts | None:
+        """The facts stored as ``value``; None when missing, malformed or worked out under
+        another key (other parameters, another receiver position)."""
+        if not isinstance(value, Mapping) or value.get("key") != key:
+            return None
+        tags, low = value.get("tags"), value.get("low_xy")
+        if not isinstance(tags, list) or not isinstance(low, list):
+            return None
+        if any(t not in TRACK_TAGS for t in tags):
+            return None
+        try:
+            xy = np.array(low, dtype=np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            return None
+        return cls(tuple(tags), xy)
+
+
+def facts_key(centre: tuple[float, float], params: TagParams = PARAMS) -> str:
+    """What stored TrackFacts were worked out with: FACTS_VERSION, the receiver's position
+    (the projection's centre) and the track tags' parameters."""
+    used = {k: v for k, v in asdict(params).items() if not k.startswith("off_route")}
+    used.pop("airport_near_km")
+    digest = hashlib.sha256(repr(sorted(used.items())).encode()).hexdigest()[:12]
+    return f"{FACTS_VERSION}/{float(centre[0])!r},{float(centre[1])!r}/{digest}"
+
+
+def track_facts(
+    track: Mapping[str, FloatArray] | None,
+    centre: tuple[float, float],
+    params: TagParams = PARAMS,
+) -> TrackFacts:
+    """The TrackFacts of one flight's cleaned track (arrays lat, lon, t_s, altitude_ft,
+    groundspeed_kt; None or fewer than 2 points: none)."""
+    if track is None or len(track["lat"]) < 2:
+        return TrackFacts()
+    x, y = project(track["lat"], track["lon"], *centre)
+    return _facts(
+        np.asarray(x, dtype=np.float64),
+        np.asarray(y, dtype=np.float64),
+        np.asarray(track["t_s"], dtype=np.float64),
+        np.asarray(track["altitude_ft"], dtype=np.float64),
+        np.asarray(track["groundspeed_kt"], dtype=np.float64),
+        params,
+    )
+
+
+def _facts(
+    x: FloatArray,
+    y: FloatArray,
+    t_s: FloatArray,
+    alt: FloatArray,
+    speed: FloatArray,
+    params: TagParams,
+) -> TrackFacts:
+    tags = set(shape_tags(x, y, t_s, params))
+    if low_slow(alt, speed, params):
+        tags.add("low_slow")
+    return TrackFacts(
+        tuple(t for t in TRACK_TAGS if t in tags), go_around_points(x, y, alt, params)
+    )
+
+
+def facts_of(
+    tracks: Tracks, centre: tuple[float, float], params: TagParams = PARAMS
+) -> list[TrackFacts]:
+    """The TrackFacts of every flight of ``tracks``, in its order (as track_facts of each)."""
+    # One projection for every point: element by element it is the per-flight one.
+    x_all, y_all = project(tracks.lat, tracks.lon, *centre)
+    x_all = np.asarray(x_all, dtype=np.float64)
+    y_all = np.asarray(y_all, dtype=np.float64)
+    out = []
+    bounds = tracks.offsets.tolist()
+    for a, b in itertools.pairwise(bounds):
+        if b - a < 2:
+            out.append(TrackFacts())
+            continue
+        out.append(
+            _facts(
+                x_all[a:b],
+                y_all[a:b],
+                tracks.t_s[a:b],
+                tracks.altitude_ft[a:b],
+                tracks.groundspeed_kt[a:b],
+                params,
+            )
+        )
+    return out
+
+
+def tags_from_facts(facts: TrackFacts | None, image: npt.NDArray[Any], ctx: Context) -> list[str]:
+    """A flight's tags from its TrackFacts (None: no track, only the raster tags) and its
+    raster, in TAGS order."""
+    p = ctx.params
+    tags: set[str] = set()
+    if off_route(image, ctx.mean_image, p):
+        tags.add("off_route")
+    if facts is not None:
+        tags.update(facts.tags)
+        if near_airport(facts.low_xy, ctx.airports_xy, p):
+            tags.add("go_around")
+    return [t for t in TAGS if t in tags]
+
+
 def flight_tags(
     track: Mapping[str, FloatArray] | None, image: npt.NDArray[Any], ctx: Context
 ) -> list[str]:
     """The tags of one flight from its cleaned track (arrays lat, lon, t_s, altitude_ft,
     groundspeed_kt; None or empty when unknown: only the raster tags are then given) and its
     raster, in TAGS order."""
-    p = ctx.params
-    tags: set[str] = set()
-    if off_route(image, ctx.mean_image, p):
-        tags.add("off_route")
-    if track is not None and len(track["lat"]) >= 2:
-        x, y = project(track["lat"], track["lon"], *ctx.centre)
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        alt = np.asarray(track["altitude_ft"], dtype=np.float64)
-        tags.update(shape_tags(x, y, np.asarray(track["t_s"], dtype=np.float64), p))
-        if go_around(x, y, alt, ctx.airports_xy, p):
-            tags.add("go_around")
-        if low_slow(alt, np.asarray(track["groundspeed_kt"], dtype=np.float64), p):
-            tags.add("low_slow")
-    return [t for t in TAGS if t in tags]
+    return tags_from_facts(track_facts(track, ctx.centre, ctx.params), image, ctx)
 
 
 def tags_for(

@@ -42,8 +42,13 @@ class Tracks:
         where = self.index()
         pos = np.array([where.get(int(f), -1) for f in np.asarray(flight_ids)], dtype=np.int64)
         known = pos >= 0
-        starts = np.where(known, self.offsets[np.maximum(pos, 0)], 0)
-        counts = np.where(known, self.offsets[np.maximum(pos, 0) + 1] - starts, 0)
+        at = np.where(known, pos, 0)
+        if not known.any():  # no track of any of them (possibly no tracks at all)
+            at = np.zeros(len(pos), dtype=np.int64)
+            starts = counts = at
+        else:
+            starts = np.where(known, self.offsets[at], 0)
+            counts = np.where(known, self.offsets[at + 1] - starts, 0)
         rows = _gather(starts, counts)
         return Tracks(
             flight_ids=np.asarray(flight_ids, dtype=np.int64),
@@ -78,6 +83,23 @@ def _float(col: pd.Series) -> FloatArray:
 def _start_us(ts: pd.Series) -> IntArray:
     # Microseconds: what both databases keep of a time (SQLite's REAL seconds round to them).
     return np.round(seconds(ts) * 1e6).astype(np.int64)
+
+
+def tracks_of_set(built: FlightSet) -> Tracks:
+    """Every flight of a build, as Tracks (flight ids: their rows in ``built.table``)."""
+    pts = built.points
+    n = len(built.offsets) - 1
+    if n <= 0:
+        return empty_tracks()
+    return Tracks(
+        flight_ids=np.arange(n, dtype=np.int64),
+        offsets=np.asarray(built.offsets, dtype=np.int64),
+        lat=_float(pts["lat"]),
+        lon=_float(pts["lon"]),
+        t_s=np.asarray(seconds(pts["ts"]), dtype=np.float64),
+        altitude_ft=_float(pts["altitude_ft"]),
+        groundspeed_kt=_float(pts["groundspeed_kt"]),
+    )
 
 
 def tracks_from_build(built: FlightSet, flights: pd.DataFrame) -> Tracks:

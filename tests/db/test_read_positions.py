@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
@@ -48,3 +49,36 @@ def test_text_columns_hold_one_object_per_distinct_value(engine: Engine) -> None
     callsigns = df["callsign"].to_numpy()
     assert all(c is None or isinstance(c, str) for c in callsigns)
     assert (df.groupby("icao24")["ts"].diff().dropna() > pd.Timedelta(0)).all()
+
+
+def test_unknown_values_read_back_as_nan_and_none(engine: Engine) -> None:
+    """Floats come back NaN where unknown (SQL NULL travels as -inf inside the read), onground
+    True/False/None, text None; known values exactly, on both databases."""
+    rec = add_receiver(engine, Receiver("nulls", LAT, LON, 250.0, "UTC"))
+    assert rec.id is not None
+    t0 = pd.Timestamp("2026-01-15T10:00:00.123456Z")
+    given = pd.DataFrame(
+        {
+            "icao24": ["abc123", "abc123", "abc123", "def456"],
+            "ts": [t0, t0 + pd.Timedelta(seconds=1), t0 + pd.Timedelta(seconds=2), t0],
+            "lat": [52.1, 52.2, 52.3, 51.0],
+            "lon": [4.1, 4.2, 4.3, 5.0],
+            "altitude_ft": [1000.0, None, -25.0, 0.0],
+            "groundspeed_kt": [None, 140.5, 0.0, 12.25],
+            "track_deg": [None, 0.0, 359.9, None],
+            "vertical_rate_fpm": [-64.0, None, 0.0, None],
+            "callsign": ["KLM1", None, "KLM1", None],
+            "squawk": [None, "7000", None, None],
+            "onground": [True, None, False, None],
+        }
+    )
+    write_positions(engine, rec.id, given)
+    got = read_positions(engine, rec.id)
+    assert got["icao24"].tolist() == ["abc123"] * 3 + ["def456"]
+    assert got["ts"].tolist() == given["ts"].tolist()
+    for col in ("altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm"):
+        want = given[col].to_numpy(dtype=float, na_value=float("nan"))
+        np.testing.assert_array_equal(got[col].to_numpy(), want)
+    assert got["callsign"].tolist() == ["KLM1", None, "KLM1", None]
+    assert got["squawk"].tolist() == [None, "7000", None, None]
+    assert got["onground"].tolist() == [True, None, False, None]

@@ -26,6 +26,7 @@ from oddflights.flights.raster import RasterSettings
 from oddflights.model.detector import Scale
 from oddflights.model.registry import load_model, train_from_db
 from oddflights.model.score import reconstruct, score_images
+from oddflights.model.threshold import calibrate
 from oddflights.receivers import Receiver
 from oddflights.scoring.pictures import residual_png
 from oddflights.scoring.score import (
@@ -107,7 +108,7 @@ def test_ranks_are_a_permutation_and_flags_follow_the_threshold(scored: Scored) 
     assert (df["threshold"] == detector.threshold).all() and info.threshold == detector.threshold
     val = validation_scores(scored.engine, info, detector)
     assert val is not None
-    assert detector.threshold == np.percentile(val, TINY.threshold_percentile)
+    assert detector.threshold == calibrate(val, TINY.threshold_rule()).threshold
 
 
 def test_ties_are_ranked_by_flight_id() -> None:
@@ -248,7 +249,7 @@ def test_cli_explain_writes_the_picture(scored: Scored, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["score", "--receiver", "nobody", "--day", "2026-05-04"], "no receiver named 'nobody'"),
-        (["score", "--receiver", "sim", "--day", "2026-13-01"], "is not a date"),
+        (["score", "--receiver", "sim", "--day", "2026-13-01"], "--day '2026-13-01' is not a day"),
         (["score", "--receiver", "sim", "--day", "2026-05-01"], "no ready model"),
         (["score", "--receiver", "sim", "--day", "2026-06-01"], "no flights on 2026-06-01"),
         (["score", "--receiver", "sim", "--from", "2026-05-04"], "--from D and --to D"),
@@ -360,7 +361,8 @@ def test_numpy_detector_scores_and_ranks_equal_the_keras_path(scored: Scored) ->
 
     _, _, val_ae, val_turn = parts(info.validation_days)
     ae_scale, turn_scale = Scale.fit(val_ae), Scale.fit(val_turn)
-    old_threshold = float(np.percentile(np.maximum(ae_scale(val_ae), turn_scale(val_turn)), 98.0))
+    val_both = np.maximum(ae_scale(val_ae), turn_scale(val_turn))
+    old_threshold = calibrate(val_both, info.config.threshold_rule()).threshold
     ids, _, day_ae, day_turn = parts([SCORED])
     old = np.maximum(ae_scale(day_ae), turn_scale(day_turn))
 
@@ -394,3 +396,92 @@ def test_a_model_without_detector_must_be_retrained(scored: Scored, tmp_path: Pa
         # The bare model must not stay the newest ready one for the other tests.
         with scored.engine.begin() as conn:
             conn.exec_driver_sql(f"DELETE FROM models WHERE id = {bare}")
+
+
+def _copy(scored: Scored, tmp_path: Path) -> Engine:
+    path = tmp_path / "copy.db"
+    with scored.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(scored.path, path)
+    return open_db(f"sqlite:///{path}")
+
+
+def test_the_build_stores_each_flights_track_facts(scored: Scored, tmp_path: Path) -> None:
+    """Every built flight carries its TrackFacts, equal to those worked out from its track
+    read back from the positions; a rebuild works them out again."""
+    from oddflights.db.flights import read_track_tags
+    from oddflights.scoring.score import day_tracks
+    from oddflights.scoring.tags import TrackFacts, facts_key, facts_of
+
+    engine = _copy(scored, tmp_path)
+    try:
+        rec = scored.receiver
+        assert rec.id is not None
+        key = facts_key((rec.lat, rec.lon))
+        flights = list_flights(engine, rec.id, SCORED)
+        stored = read_track_tags(engine, rec.id, SCORED)
+        tracks = day_tracks(engine, rec, flights)
+        read_back = dict(
+            zip(tracks.flight_ids.tolist(), facts_of(tracks, (rec.lat, rec.lon)), strict=True)
+        )
+        assert set(stored) == set(read_back) == set(flights["flight_id"])
+        for fid, value in stored.items():
+            facts = TrackFacts.from_json(value, key)
+            assert facts is not None, fid
+            assert facts.tags == read_back[fid].tags
+            assert facts.low_xy.tobytes() == read_back[fid].low_xy.tobytes()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE flights SET track_tags = NULL")
+        build_flights(engine, rec, [SCORED])
+        again = read_track_tags(engine, rec.id, SCORED)
+        assert len(again) == len(stored) and all(v is not None for v in again.values())
+    finally:
+        engine.dispose()
+
+
+def test_a_rescore_needs_no_positions(scored: Scored, tmp_path: Path) -> None:
+    """Rescoring a past day uses the stored rasters and track facts: with the day's positions
+    gone, the rows (scores, ranks, flags and tags) are the same. (The airports still come
+    from the training days' positions.)"""
+    from oddflights.scoring.tags import TRACK_TAGS
+
+    tagged = scored.first["tags"].map(lambda t: bool(set(t) & {*TRACK_TAGS, "go_around"}))
+    assert tagged.any()  # else tags from tracks would not be tested
+    engine = _copy(scored, tmp_path)
+    try:
+        start, _ = scored.receiver.day_bounds(SCORED)
+        with engine.begin() as conn:
+            gone = conn.exec_driver_sql(
+                "DELETE FROM positions WHERE ts >= ?", (start.timestamp(),)
+            ).rowcount
+        assert gone > 10_000
+        score_day(engine, scored.receiver, SCORED, scored.model_id)
+        again = score_rows(engine, scored.model_id, scored.first["flight_id"].tolist())
+        pd.testing.assert_frame_equal(again, scored.first)
+    finally:
+        engine.dispose()
+
+
+def test_flights_without_stored_facts_are_tagged_from_their_positions(
+    scored: Scored, tmp_path: Path
+) -> None:
+    """Rows built before migration 0005 (no facts), or whose facts were worked out under
+    other tag parameters, are tagged from the positions read back: the same rows."""
+    engine = _copy(scored, tmp_path)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE flights SET track_tags = NULL WHERE id % 2 = 0")
+            conn.exec_driver_sql(
+                "UPDATE flights SET track_tags = json_set(track_tags, '$.key', 'stale') "
+                "WHERE id % 3 = 0 AND track_tags IS NOT NULL"
+            )
+            stale = conn.exec_driver_sql(
+                "SELECT count(*) FROM flights WHERE track_tags IS NULL "
+                "OR json_extract(track_tags, '$.key') = 'stale'"
+            ).scalar_one()
+        assert stale >= len(scored.first) // 2
+        score_day(engine, scored.receiver, SCORED, scored.model_id)
+        again = score_rows(engine, scored.model_id, scored.first["flight_id"].tolist())
+        pd.testing.assert_frame_equal(again, scored.first)
+    finally:
+        engine.dispose()

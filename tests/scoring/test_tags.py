@@ -102,3 +102,63 @@ def test_a_lawnmower_is_a_survey_and_a_straight_line_is_nothing() -> None:
     assert shape_tags(x, y, t) == ["survey"]
     line = np.linspace(0, 100, 2000)
     assert shape_tags(line, line * 0.5, np.arange(2000, dtype=np.float64)) == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float64, st.integers(1, 9), elements=st.floats(-5e4, 5e4)))
+def test_small_median_is_numpys_bit_for_bit(values: np.ndarray) -> None:
+    from oddflights.scoring.tags import _median
+
+    assert _median(values) == float(np.median(values))
+
+
+def test_track_facts_keep_every_bit_and_refuse_another_key() -> None:
+    """What the build stores for the tags comes back exactly (JSON floats), and only under
+    the key it was worked out with."""
+    import json
+
+    from oddflights.scoring.tags import TrackFacts, facts_key
+
+    low = np.array([[0.1 + 0.2, -1 / 3], [123.456789012345678, 2.0**-40]])
+    facts = TrackFacts(("holding", "low_slow"), low)
+    key = facts_key((52.0, 4.5))
+    stored = json.loads(json.dumps(facts.to_json(key)))
+    back = TrackFacts.from_json(stored, key)
+    assert back is not None and back.tags == facts.tags
+    assert back.low_xy.tobytes() == low.tobytes()
+    assert TrackFacts.from_json(stored, facts_key((52.0, 4.6))) is None  # receiver moved
+    assert TrackFacts.from_json({**stored, "tags": ["go_around"]}, key) is None
+    assert TrackFacts.from_json({**stored, "low_xy": "x"}, key) is None
+    assert TrackFacts.from_json(None, key) is None
+    assert facts_key((52.0, 4.5), PARAMS.__class__(circling_deg=700.0)) != key
+    # The parameters only scoring uses do not make stored facts stale.
+    assert facts_key((52.0, 4.5), PARAMS.__class__(off_route_share=0.5)) == key
+
+
+def test_go_around_is_its_low_points_near_an_airport() -> None:
+    from oddflights.scoring.tags import go_around, go_around_points, near_airport
+
+    t = np.linspace(0.0, 1.0, 200)
+    x, y = 40.0 * t, np.zeros_like(t)
+    # Down to 500 ft half-way, climbing back to 3,000 ft: a go-around at x = 20 km.
+    alt = 500.0 + 2500.0 * np.abs(2.0 * t - 1.0)
+    pts = go_around_points(x, y, alt)
+    assert len(pts) > 0 and np.all(np.abs(pts[:, 0] - 20.0) < 13.0)
+    for airports, want in ((np.array([[21.0, 3.0]]), True), (np.array([[60.0, 0.0]]), False)):
+        assert go_around(x, y, alt, airports) is want
+        assert near_airport(pts, airports) is want
+    assert not go_around(x, y, alt, np.zeros((0, 2)))
+    assert len(go_around_points(x[:4], y[:4], alt[:4])) == 0  # too few altitudes
+
+
+def test_taking_tracks_of_flights_without_any_gives_empty_tracks() -> None:
+    """Scoring falls back to the positions for flights without stored facts; when the day has
+    none left (no positions, as for flights stored without them), each flight gets an empty
+    track, not an IndexError."""
+    from oddflights.scoring.tracks import Tracks, empty_tracks
+
+    taken = empty_tracks().take(np.array([7, 3], dtype=np.int64))
+    assert taken.flight_ids.tolist() == [7, 3] and taken.offsets.tolist() == [0, 0, 0]
+    one = Tracks(np.array([5]), np.array([0, 2]), *(np.array([1.0, 2.0]) for _ in range(5)))
+    both = one.take(np.array([9, 5], dtype=np.int64))
+    assert both.offsets.tolist() == [0, 0, 2] and both.lat.tolist() == [1.0, 2.0]
