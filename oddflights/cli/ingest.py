@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import SQLAlchemyError
 
 from oddflights import config
 from oddflights.cli.common import CliError, db_option, emit_json, emit_rows, open_engine
-from oddflights.ingest.formats import FORMAT_NAMES, FormatError
+from oddflights.db.receivers import get_receiver
+from oddflights.ingest.files import ingest_input
+from oddflights.ingest.formats import FORMAT_NAMES, is_gzip_file
+from oddflights.ingest.live import LiveSummary, run_live
 from oddflights.ingest.summary import IngestSummary
-from oddflights.ingest.table import TableFormatError
 from oddflights.ingest.types import ParsedChunk, ParseOptions
+from oddflights.ingest.writer import RangeWatch
 from oddflights.receivers import Receiver, ReceiverError, check_timezone
 
 LIVE_FORMATS = ("sbs", "beast", "avr")
@@ -56,6 +62,9 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         # Kept positions whose callsign or squawk was bad and is stored empty.
         rows.append({"outcome": "fields cleared", "count": sum(summary.fields_cleared.values())})
         rows += [{"outcome": f"  {note}", "count": n} for note, n in summary.fields_cleared.items()]
+    if isinstance(summary, LiveSummary) and summary.spool is not None:
+        # Live: positions the database did not take before the stop; the next start writes them.
+        rows.append({"outcome": f"left in the spool {summary.spool}", "count": summary.spooled})
     emit_rows(rows, "table", ("outcome", "count"), title=f"Ingest ({summary.seconds:.1f} s)")
 
 
@@ -68,12 +77,6 @@ def _ingest_files(
     rejects: IO[str] | None,
     show_progress: bool,
 ) -> IngestSummary:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from oddflights.ingest.files import ingest_input
-    from oddflights.ingest.formats import is_gzip_file
-    from oddflights.ingest.writer import RangeWatch
-
     total = IngestSummary()
     # One watch for all the files: the warning is printed once, early, to stderr.
     watch = RangeWatch(receiver, lambda message: click.echo(f"Warning: {message}", err=True))
@@ -158,8 +161,6 @@ def ingest(
 
     Example: oddflights ingest day.sbs.gz --receiver roof --json
     """
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
-
     if not paths and live is None:
         raise CliError("give one or more files (or - for stdin), or --live HOST:PORT")
     if paths and live is not None:
@@ -168,18 +169,17 @@ def ingest(
         zone = str(config.get("sbs_timezone", sbs_timezone))
         check_timezone(zone)
         chunk_lines = int(config.get("ingest_chunk_lines"))
-    except (ReceiverError, config.SettingError) as exc:
-        message = f"--sbs-timezone: {exc}" if isinstance(exc, ReceiverError) else str(exc)
-        raise CliError(message) from None
+    except ReceiverError as exc:
+        raise CliError(f"--sbs-timezone: {exc}") from None
     for path in paths:
         if path != "-" and not Path(path).is_file():
             what = "not a file" if Path(path).exists() else "no such file"
             raise CliError(f"{what}: {path}")
+    # A live ingest handles SIGTERM/SIGINT from before the database is opened: a stop while
+    # it opens or migrates ends the run cleanly once it is open, never with a traceback.
+    stop = _stop_on_signals() if live is not None else threading.Event()
     engine = open_engine(db_url)
-    try:
-        receiver = get_receiver(engine, receiver_name)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
+    receiver = get_receiver(engine, receiver_name)
     options = ParseOptions(
         receiver=receiver,
         sbs_timezone=zone,
@@ -193,13 +193,11 @@ def ingest(
             if rejects_path is not None:
                 rejects = stack.enter_context(open(rejects_path, "w", encoding="utf-8"))
             if live is not None:
-                summary = _ingest_live(engine, receiver, live, fmt, options)
+                summary = _ingest_live(engine, receiver, live, fmt, options, stop, rejects)
             else:
                 summary = _ingest_files(
                     engine, receiver, paths, fmt, options, rejects, show_progress
                 )
-    except (FormatError, TableFormatError) as exc:
-        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot write or read a file: {exc}") from None
     except SQLAlchemyError as exc:
@@ -208,35 +206,66 @@ def ingest(
     _print_summary(summary, as_json)
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (docker stop, systemd) or Ctrl-C until the command ends, when
+    the previous handlers come back. A live ingest stops on it: it drains what the receiver
+    sent, writes it (or spools it), prints the summary and exits 0. A second signal while that
+    happens is ignored, so it cannot cut the flush short."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return stop  # signals reach the main thread only
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # Nothing is printed here: a handler that writes could interrupt a write to the
+        # same stream.
+        stop.set()
+
+    import pyarrow as pa
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    # While a Python handler is set, pyarrow's CSV reader (the SBS parser) cancels itself on
+    # these signals and raises ArrowCancelled: a stop during a parse would crash the ingest
+    # and lose what it had read. The handler above is the only reaction wanted.
+    pa.enable_signal_handlers(False)
+
+    def restore() -> None:
+        pa.enable_signal_handlers(True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    click.get_current_context().call_on_close(restore)
+    return stop
+
+
 def _ingest_live(
-    engine: Any, receiver: Receiver, live: str, fmt: str, options: ParseOptions
+    engine: Any,
+    receiver: Receiver,
+    live: str,
+    fmt: str,
+    options: ParseOptions,
+    stop: threading.Event,
+    rejects: IO[str] | None,
 ) -> IngestSummary:
     host, port = _host_port(live)
     if fmt not in LIVE_FORMATS:
         raise CliError(f"--live needs --format {'|'.join(LIVE_FORMATS)} (got {fmt})")
-    try:
-        from oddflights.ingest.live import run_live
-    except ImportError:
-        raise CliError("live ingest is not available in this version") from None
-    import signal
-    import threading
-
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        # SIGTERM (docker stop, systemd) and Ctrl-C end the run like a stop: drain what the
-        # receiver sent, write it (or spool it), print the summary, exit 0. A second signal
-        # while that happens is ignored, so it cannot cut the flush short. Nothing is printed
-        # here: a handler that writes could interrupt a write to the same stream.
-        stop.set()
-
-    handled = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
-    try:
-        summary: IngestSummary = run_live(
-            engine, receiver, host, port, fmt, options=options, stop=stop
-        )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # Printed by the writer thread, once, as soon as the positions so far say the receiver is
+    # misplaced. Live chunks are a couple of seconds each, too few positions to judge by the
+    # first alone: chunks=1 skips RangeWatch's first-chunk rule, so it waits for
+    # FAR_WARNING_POSITIONS positions.
+    watch = RangeWatch(
+        receiver, lambda message: click.echo(f"Warning: {message}", err=True), chunks=1
+    )
+    summary: IngestSummary = run_live(
+        engine,
+        receiver,
+        host,
+        port,
+        fmt,
+        options=options,
+        stop=stop,
+        rejects_file=rejects,
+        range_watch=watch,
+    )
     return summary

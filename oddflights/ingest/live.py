@@ -13,7 +13,15 @@ spool file (JSON lines, fsynced) instead of waiting in memory, reading goes on, 
 replays the spool (then deletes it) once the database answers again. Replays are idempotent
 like every write, so a chunk written twice (say, spooled while its hanging write still went
 through) is stored once. On stop the last rows are written, or spooled if the database does
-not take them within ``close_timeout_s``; a spool left behind is replayed at the next start.
+not take them within ``close_timeout_s``; a spool left behind is replayed at the next start,
+and the summary says how many positions it holds and where.
+
+A write the database refuses for the rows themselves (a constraint or a value it cannot hold:
+DataError, IntegrityError), or that fails converting them, is not a database outage: retrying
+it would block every later chunk. The chunk is bisected, every good row stored, and each row
+that fails on its own is a counted reject (``db_refused``, or ``unwritable`` for a failure
+outside the database), logged once per chunk and kept by --rejects. This holds for replayed
+spool batches too.
 """
 
 from __future__ import annotations
@@ -26,21 +34,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from oddflights.columns import POSITION_COLUMNS
 from oddflights.db.engine import create_engine
-from oddflights.ingest.modes import AvrReader, BeastReader, empty_positions
+from oddflights.ingest.avr import AvrReader
+from oddflights.ingest.beast import BeastReader
+from oddflights.ingest.modes import empty_positions
 from oddflights.ingest.sbs import SbsParser
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk, ParseOptions, empty_rejects
-from oddflights.ingest.writer import ingest_chunks
+from oddflights.ingest.validate import count_reasons, render_raw
+from oddflights.ingest.writer import RangeWatch, ingest_chunks
 from oddflights.receivers import Receiver
 
 _log = logging.getLogger(__name__)
@@ -63,17 +76,30 @@ REPLAY_ROWS = 200_000
 # On stop, how long to wait for the database to take the last rows before spooling them:
 # within `docker stop`'s 10 s grace after the reading has drained.
 CLOSE_WAIT_S = 6.0
-# Errors that mean "the database cannot take this write now": SQLAlchemy's (wrapping the
-# driver's on connect and execute), and the DBAPI's own where the writer talks to the driver
-# directly (sqlite3 executemany, psycopg COPY). Any other exception is spooled too (the rows
-# are kept), but logged with its traceback.
+# Database errors: SQLAlchemy's (wrapping the driver's on connect and execute), and the
+# DBAPI's own where the writer talks to the driver directly (sqlite3 executemany, psycopg
+# COPY). Most mean "the database cannot take this write now" (unreachable, locked, a table
+# or a permission missing, disk full): the rows are spooled and retried.
 _DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error)
+# ... but these mean "the database is up and refuses these rows" (SQLSTATE classes 22 and 23:
+# a value it cannot hold, a constraint): retrying cannot help, so the chunk is bisected.
+_ROW_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.DataError,
+    sa_exc.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+)
 try:
     import psycopg
 
     _DB_ERRORS = (*_DB_ERRORS, psycopg.Error)
+    _ROW_ERRORS = (*_ROW_ERRORS, psycopg.DataError, psycopg.IntegrityError)
 except ImportError:  # pragma: no cover - psycopg ships with oddflights
     pass
+# Failures outside the database that depend on the rows (a value a conversion cannot take, a
+# bug on some input): bisected like a refusal. Anything else (OSError, MemoryError, a
+# RuntimeError or AssertionError in a driver) is treated as an outage: the rows are kept.
+_CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, AttributeError)
 # libpq settings for the writer's PostgreSQL connections, so that an unreachable server (a
 # connect that is never answered, a link that went silent mid-write) fails in seconds instead
 # of blocking the writer for the kernel's minutes.
@@ -195,6 +221,8 @@ def _chunk_to_json(chunk: ParsedChunk) -> str:
     }
     return json.dumps(
         {
+            # First, so that counting a spool's positions need not parse it (pending_positions).
+            "n_positions": len(pos),
             "positions": cols,
             "rejects": rejects,
             "lines": chunk.lines,
@@ -223,6 +251,21 @@ def _chunk_from_json(line: str) -> ParsedChunk:
         lines=int(obj.get("lines", 0)),
         bytes_read=int(obj.get("bytes_read", 0)),
     )
+
+
+_COUNT_PREFIX = b'{"n_positions": '
+
+
+def _line_positions(line: bytes) -> int:
+    """The positions in one spool line (0 for a line cut by a crash)."""
+    if line.startswith(_COUNT_PREFIX):
+        digits = line[len(_COUNT_PREFIX) : line.find(b",", len(_COUNT_PREFIX))]
+        if digits.isdigit():
+            return int(digits)
+    try:  # a line spooled by an older version
+        return len(json.loads(line)["positions"]["ts"])
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 def _rows(chunk: ParsedChunk) -> int:
@@ -301,6 +344,20 @@ class Spool:
                     _log.warning("spool %s: a line cut short at byte %d; skipped", self.path, pos)
                     yield None, pos
 
+    def pending_positions(self) -> int:
+        """How many positions the spool holds that are not written yet."""
+        with self._lock:
+            start = self._replayed
+        total = 0
+        try:
+            with self.path.open("rb") as f:
+                f.seek(start)
+                for line in f:
+                    total += _line_positions(line)
+        except FileNotFoundError:
+            return 0
+        return total
+
     def read(self) -> list[ParsedChunk]:
         """Every chunk not written yet."""
         return [chunk for chunk, _ in self._entries() if chunk is not None]
@@ -353,6 +410,69 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is about the rows written (the database refused them, or converting them
+    failed) rather than the database being unable to take writes now."""
+    if isinstance(exc, _ROW_ERRORS):
+        return True
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        # SQLAlchemy failing to bind a value: its cause says which kind.
+        return exc.orig is not None and _refused(exc.orig)
+    if isinstance(exc, sqlite3.InterfaceError | sqlite3.ProgrammingError):
+        return "binding parameter" in str(exc)  # a value sqlite3 cannot bind
+    if isinstance(exc, _DB_ERRORS):
+        return False
+    return isinstance(exc, _CONVERSION_ERRORS)
+
+
+def _refusal_reason(exc: BaseException) -> str:
+    return "unwritable" if isinstance(exc, _CONVERSION_ERRORS) else "db_refused"
+
+
+class _Halted(Exception):
+    """A chunk's write stopped because the database cannot take writes now: ``rest`` is what
+    was not written yet (all of it unless ``progressed``)."""
+
+    def __init__(self, cause: BaseException, rest: ParsedChunk, progressed: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.rest = rest
+        self.progressed = progressed
+
+
+def _split(chunk: ParsedChunk) -> tuple[ParsedChunk, ParsedChunk]:
+    """The chunk's positions in two halves; the first keeps the parse rejects and counts."""
+    pos = chunk.positions
+    half = len(pos) // 2
+    raw_of = chunk.raw_of
+    second_raw = None
+    if raw_of is not None:
+
+        def second_raw(rows: np.ndarray) -> list[str]:
+            assert raw_of is not None
+            return raw_of(np.asarray(rows) + half)
+
+    first = ParsedChunk(
+        pos.iloc[:half].reset_index(drop=True),
+        chunk.rejects,
+        lines=chunk.lines,
+        bytes_read=chunk.bytes_read,
+        raw_of=raw_of,
+    )
+    second = ParsedChunk(pos.iloc[half:].reset_index(drop=True), empty_rejects(), raw_of=second_raw)
+    return first, second
+
+
+def _raw_lines(chunk: ParsedChunk) -> list[object]:
+    """The input lines of a chunk's positions, for rejecting them."""
+    pos = chunk.positions
+    if "raw" in pos:
+        return [v.rstrip("\r\n") if isinstance(v, str) else v for v in _plain_values(pos["raw"])]
+    if chunk.raw_of is not None:
+        return list(chunk.raw_of(np.arange(len(pos))))
+    return render_raw(pos).tolist()
+
+
 def _writer_engine(engine: Engine) -> Engine:
     """The engine the writer uses: ``engine`` itself, or for PostgreSQL a copy whose
     connections give up on a silent server in seconds (see ``_PG_CONNECT_ARGS``)."""
@@ -373,14 +493,19 @@ class _Writer:
         source: str,
         spool: Spool,
         commit_every_s: float,
+        rejects_file: IO[str] | None = None,
+        range_watch: RangeWatch | None = None,
     ) -> None:
         self.engine = engine
         self.receiver = receiver
         self.source = source
         self.spool = spool
         self.commit_every_s = commit_every_s
+        self.rejects_file = rejects_file
+        self.range_watch = range_watch
         self.total = IngestSummary()
         self.db_down = False
+        self._traceback_logged = False
         self._cond = threading.Condition()
         self._pending: list[ParsedChunk] = []
         self._pending_rows = 0
@@ -458,6 +583,9 @@ class _Writer:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             return
+        # The caller closes the rejects file once this returns; a write still in flight
+        # must not write to it (its rows are spooled below and counted at the next start).
+        self.rejects_file = None
         with self._cond:
             left = self._take_pending()
             if self._in_flight is not None:
@@ -494,17 +622,24 @@ class _Writer:
             self._in_flight = chunk
             self._busy_since = time.monotonic()
         try:
-            if self.spool.exists():
-                self._replay()
+            try:
+                if self.spool.exists():
+                    self._replay()
+            except Exception as exc:  # _Halted, or the spool cannot be read
+                self._down(exc.cause if isinstance(exc, _Halted) else exc)
+                if chunk is not None:
+                    self._keep(chunk)
+                return
             if chunk is not None:
-                self._write(chunk)
+                try:
+                    self._store(chunk)
+                except _Halted as halted:
+                    self._down(halted.cause)
+                    self._keep(halted.rest)
+                    return
             if self.db_down:
                 _log.warning("database is back")
             self.db_down = False
-        except Exception as exc:
-            self._down(exc)
-            if chunk is not None:
-                self._keep(chunk)
         finally:
             with self._cond:
                 self._in_flight = None
@@ -513,13 +648,86 @@ class _Writer:
 
     def _write(self, chunk: ParsedChunk) -> None:
         self.total = self.total + ingest_chunks(
-            self.engine, self.receiver, [chunk], source=self.source
+            self.engine,
+            self.receiver,
+            [chunk],
+            source=self.source,
+            rejects_file=self.rejects_file,
+            range_watch=self.range_watch,
+        )
+
+    def _store(self, chunk: ParsedChunk) -> None:
+        """Write a chunk. When the database refuses some of its rows, bisect it: every part
+        it takes is stored, and each row it refuses on its own is rejected. When it cannot
+        take writes at all, raise _Halted with what was not written."""
+        todo = [chunk]
+        first: BaseException | None = None
+        refused = 0
+        progressed = False
+        while todo:
+            part = todo.pop()
+            try:
+                self._write(part)
+                progressed = True
+                continue
+            except Exception as exc:
+                if not _refused(exc):
+                    raise _Halted(exc, _merge([part, *reversed(todo)]), progressed) from exc
+                first = first or exc
+            if len(part.positions) > 1:
+                one, two = _split(part)
+                todo += [two, one]  # the first half next: rows stay in order
+            else:
+                refused += len(part.positions)
+                self._reject(part, first)
+                progressed = True
+        if first is not None:
+            self._log_refusal(first, refused, len(chunk.positions))
+
+    def _reject(self, part: ParsedChunk, exc: BaseException) -> None:
+        """Count a part of at most one position as rejected: its position (refused) and the
+        lines that were rejected with it."""
+        refused = pd.DataFrame(
+            {"raw": _raw_lines(part), "reason": _refusal_reason(exc)}, dtype=object
+        )
+        rejects = pd.concat([part.rejects, refused], ignore_index=True)
+        only_rejects = ParsedChunk(
+            empty_positions(), rejects, lines=part.lines, bytes_read=part.bytes_read
+        )
+        try:
+            self._write(only_rejects)  # no position: nothing for the database to refuse
+        except Exception:  # the rejects file cannot be written: the count is kept
+            _log.exception("cannot record %d rejected lines", len(rejects))
+            self.total.add_rejects(count_reasons(rejects))
+
+    def _log_refusal(self, exc: BaseException, refused: int, given: int) -> None:
+        reason = _refusal_reason(exc)
+        kept = " and written to --rejects" if self.rejects_file is not None else ""
+        message = "the database refused %d of %d positions (%s); counted as %s%s"
+        if reason == "unwritable":
+            message = "%d of %d positions cannot be written (%s); counted as %s%s"
+        # A failure outside the database is likely a bug: its traceback, once per run.
+        trace = reason == "unwritable" and not self._traceback_logged
+        self._traceback_logged = self._traceback_logged or trace
+        _log.warning(
+            message, refused, given, _reason(exc), reason, kept, exc_info=exc if trace else None
         )
 
     def _replay(self) -> None:
         n = 0
         for chunk, upto in self.spool.batches(REPLAY_ROWS):
-            self._write(chunk)
+            try:
+                self._store(chunk)
+            except _Halted as halted:
+                if halted.progressed:
+                    # Part of the batch is written (or rejected): keep only the rest, so the
+                    # rejected rows are not counted twice.
+                    try:
+                        self.spool.append(halted.rest)
+                        self.spool.replayed(upto)
+                    except OSError as exc:
+                        _log.error("cannot write the spool %s: %s", self.spool.path, exc)
+                raise
             self.spool.replayed(upto)
             n += len(chunk.positions)
         _log.warning("replayed %d spooled positions from %s", n, self.spool.path)
@@ -550,6 +758,22 @@ class _Writer:
 # Client --------------------------------------------------------------------------------------
 
 
+@dataclass
+class LiveSummary(IngestSummary):
+    """An ingest summary, and the positions left in the spool at exit (written at the next
+    start) with the spool's path; ``spool`` is None when nothing was left."""
+
+    spooled: int = 0
+    spool: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as the JSON object the CLI prints, with ``spooled`` and ``spool``."""
+        out = super().to_json()
+        out["spooled"] = self.spooled
+        out["spool"] = None if self.spool is None else str(self.spool)
+        return out
+
+
 def run_live(
     engine: Engine,
     receiver: Receiver,
@@ -563,20 +787,27 @@ def run_live(
     commit_every_s: float = 2.0,
     max_backoff_s: float = 60.0,
     close_timeout_s: float | None = CLOSE_WAIT_S,
-) -> IngestSummary:
+    rejects_file: IO[str] | None = None,
+    range_watch: RangeWatch | None = None,
+) -> LiveSummary:
     """Read a receiver's feed at host:port until ``stop`` is set, writing positions at least
     every ``commit_every_s``; returns what was stored once the last rows are written (or, if
-    the database does not take them within ``close_timeout_s``, spooled for the next start)."""
+    the database does not take them within ``close_timeout_s``, spooled for the next start:
+    the summary says how many and where). Rejected lines go to ``rejects_file`` (by the writer
+    thread; it is not written once this returns); ``range_watch`` sees every chunk."""
     feed = make_feed(fmt, options)
     stop = stop or threading.Event()
     t0 = time.perf_counter()
     write_engine = _writer_engine(engine)
+    spool = Spool(spool_path or default_spool_path(engine, receiver))
     writer = _Writer(
         write_engine,
         receiver,
         f"live:{fmt}",
-        Spool(spool_path or default_spool_path(engine, receiver)),
+        spool,
         commit_every_s,
+        rejects_file=rejects_file,
+        range_watch=range_watch,
     )
     try:
         _read_feed(host, port, feed, writer, stop, max_backoff_s)
@@ -584,8 +815,22 @@ def run_live(
         writer.close(close_timeout_s)
         if write_engine is not engine:
             write_engine.dispose()
-    writer.total.seconds = time.perf_counter() - t0
-    return writer.total
+    total = writer.total
+    summary = LiveSummary(
+        accepted=total.accepted,
+        duplicates=total.duplicates,
+        rejected=total.rejected,
+        rejected_by_reason=dict(total.rejected_by_reason),
+        seconds=time.perf_counter() - t0,
+        fields_cleared=dict(total.fields_cleared),
+    )
+    if spool.exists():
+        summary.spooled = spool.pending_positions()
+        summary.spool = spool.path
+        _log.warning(
+            "%d positions are left in %s; the next start writes them", summary.spooled, spool.path
+        )
+    return summary
 
 
 def _read_feed(

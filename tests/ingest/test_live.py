@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import socket
 import sqlite3
 import threading
@@ -16,7 +17,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from oddflights.columns import POSITION_COLUMNS
@@ -132,9 +135,9 @@ def _wait_for(check: Callable[[], bool]) -> bool:
     return False
 
 
-def _expected_sbs(engine: Engine, text: bytes) -> pd.DataFrame:
+def _expected_sbs(engine: Engine, text: bytes, name: str = "file") -> pd.DataFrame:
     """The same bytes ingested as a file, under another receiver."""
-    other = _receiver(engine, "file")
+    other = _receiver(engine, name)
     ingest_chunks(engine, other, parse_sbs(io.BytesIO(text), ParseOptions(other)), source="test")
     return _stored(engine, other)
 
@@ -386,6 +389,10 @@ def test_stop_while_the_database_is_locked_spools_the_rest_for_the_next_start(
         assert not thread.is_alive() and out[0].accepted == 0
         spooled = pd.concat([c.positions for c in Spool(spool).read()], ignore_index=True)
         assert len(spooled) == len(expected)
+        # The summary says so: how many positions are left, and where.
+        assert (out[0].spooled, out[0].spool) == (len(expected), spool)
+        assert out[0].to_json()["spooled"] == len(expected)
+        assert out[0].to_json()["spool"] == str(spool)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -396,3 +403,187 @@ def test_stop_while_the_database_is_locked_spools_the_rest_for_the_next_start(
     stop.set()
     thread.join(WAIT_S)
     pd.testing.assert_frame_equal(_stored(engine, receiver), expected)
+    # (The first start's write that waited on the lock may have gone through after it.)
+    assert out[0].accepted + out[0].duplicates == len(expected)
+    assert (out[0].spooled, out[0].spool) == (0, None)
+    assert out[0].to_json()["spool"] is None
+
+
+# Rows the database refuses ---------------------------------------------------------------------
+
+BAD = ("bad000", "bad001")
+
+
+def _refuse(engine: Engine) -> str:
+    """Make the database refuse positions of the BAD aircraft, as a constraint or a value it
+    cannot hold would: SQLite by a trigger (an IntegrityError); PostgreSQL by a CHECK
+    constraint (IntegrityError) for one and a trigger raising numeric_value_out_of_range
+    (DataError) for the other. Returns the error text to expect in the log."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON positions "
+                f"WHEN NEW.icao24 IN ('{BAD[0]}', '{BAD[1]}') "
+                "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+            )
+            return "refused by test"
+        conn.exec_driver_sql(
+            f"ALTER TABLE positions ADD CONSTRAINT refuse_bad CHECK (icao24 <> '{BAD[0]}')"
+        )
+        conn.exec_driver_sql(
+            "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.icao24 = '{BAD[1]}' THEN RAISE EXCEPTION 'refused by test' "
+            "USING ERRCODE = 'numeric_value_out_of_range'; END IF; RETURN NEW; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON positions "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_bad()"
+        )
+        return "refuse_bad"
+
+
+def _with_bad_lines(text: bytes) -> tuple[bytes, int]:
+    """``text`` with copies of some position lines (MSG,3) given to a BAD aircraft: every
+    field valid, only the database refuses them; and the count of those lines."""
+    lines = text.split(b"\r\n")
+    out: list[bytes] = []
+    bad = 0
+    msg3 = 0
+    for line in lines:
+        out.append(line)
+        fields = line.split(b",")
+        if fields[0] == b"MSG" and fields[1] == b"3" and fields[14]:
+            msg3 += 1
+            if msg3 % 97 == 0 and bad < 6:
+                fields[4] = BAD[bad % 2].upper().encode()
+                out.append(b",".join(fields))
+                bad += 1
+    assert bad == 6
+    return b"\r\n".join(out), bad
+
+
+def test_rows_the_database_refuses_are_rejected_and_every_other_row_is_stored(
+    engine: Engine, sbs_text: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk with rows the database refuses (not an outage) is bisected: every other row
+    of it is stored, each refused row is a counted, logged, --rejects-kept reject, and later
+    chunks keep flowing (a retry would have blocked them for ever)."""
+    half = sbs_text.rfind(b"\n", 0, len(sbs_text) // 2) + 1
+    first, later = sbs_text[:half], sbs_text[half:]
+    # Before the database refuses anything:
+    expected = _expected_sbs(engine, sbs_text)
+    first_stored = len(_expected_sbs(engine, first, name="first"))
+    error = _refuse(engine)
+    poisoned, bad = _with_bad_lines(first)
+    receiver = _receiver(engine, "live")
+    sent = threading.Event()
+    server = Replay([poisoned, later], gates={1: sent})
+    rejects = io.StringIO()
+    stop = threading.Event()
+    out: list[IngestSummary] = []
+    thread = threading.Thread(
+        target=lambda: out.append(
+            run_live(
+                engine, receiver, "127.0.0.1", server.port, "sbs",
+                options=ParseOptions(receiver), stop=stop, spool_path=tmp_path / "s.jsonl",
+                commit_every_s=0.2, max_backoff_s=0.4, rejects_file=rejects,
+            )
+        ),
+        daemon=True,
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="oddflights.ingest.live"):
+        thread.start()
+        assert _wait_for(lambda: len(_stored(engine, receiver)) >= first_stored)
+        sent.set()  # the later part comes only once the poisoned one is stored
+        assert _wait_for(lambda: len(_stored(engine, receiver)) >= len(expected))
+        stop.set()
+        thread.join(WAIT_S)
+    assert not thread.is_alive()
+    pd.testing.assert_frame_equal(_stored(engine, receiver), expected)
+    summary = out[0]
+    assert summary.accepted == len(expected)
+    assert summary.rejected_by_reason["db_refused"] == bad
+    assert summary.spooled == 0 and summary.spool is None
+    assert not (tmp_path / "s.jsonl").exists()  # refused rows are not retried from the spool
+    kept = [line for line in rejects.getvalue().splitlines() if line.startswith("db_refused\t")]
+    assert len(kept) == bad
+    assert all(line.split(",")[4] in (BAD[0].upper(), BAD[1].upper()) for line in kept)
+    logged = [r.getMessage() for r in caplog.records if "the database refused" in r.getMessage()]
+    assert logged and all(error in m for m in logged)
+    assert sum(int(m.split()[3]) for m in logged) == bad  # "the database refused N of M ..."
+
+
+def test_a_spooled_chunk_with_refused_rows_does_not_block_the_replay(
+    engine: Engine, sbs_text: bytes, tmp_path: Path
+) -> None:
+    """A spool (left by an outage) holding rows the database refuses is replayed all the
+    same: every other row stored, the refused ones counted, the spool deleted."""
+    expected = _expected_sbs(engine, sbs_text)
+    _refuse(engine)
+    poisoned, bad = _with_bad_lines(sbs_text)
+    receiver = _receiver(engine, "live")
+    spool = tmp_path / "spool.jsonl"
+    feed = make_feed("sbs", ParseOptions(receiver))
+    cut = poisoned.rfind(b"\n", 0, len(poisoned) // 3) + 1
+    for part in (poisoned[:cut], poisoned[cut:]):
+        Spool(spool).append(feed.feed(part))
+    stop = threading.Event()
+    thread, out = _run(engine, receiver, 1, "sbs", stop, spool, ParseOptions(receiver))
+    assert _wait_for(lambda: not spool.exists())
+    stop.set()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    pd.testing.assert_frame_equal(_stored(engine, receiver), expected)
+    assert out[0].accepted == len(expected)
+    assert out[0].rejected_by_reason == {"db_refused": bad}
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (sqlite3.OperationalError("database is locked"), False),
+        (sqlite3.OperationalError("unable to open database file"), False),
+        (sqlite3.OperationalError("no such table: positions"), False),
+        (sqlite3.IntegrityError("refused"), True),
+        (sqlite3.ProgrammingError("Error binding parameter 1: type 'X' is not supported"), True),
+        (psycopg.OperationalError("connection refused"), False),
+        (psycopg.errors.AdminShutdown("terminating connection"), False),
+        (psycopg.errors.QueryCanceled("statement timeout"), False),
+        (psycopg.errors.UndefinedTable("no positions"), False),
+        (psycopg.errors.DiskFull("no space"), False),
+        (psycopg.errors.CheckViolation("check"), True),
+        (psycopg.errors.CharacterNotInRepertoire("NUL"), True),
+        (psycopg.errors.NumericValueOutOfRange("out of range"), True),
+        (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("locked")), False),
+        (sa_exc.InterfaceError("INSERT", {}, psycopg.InterfaceError("closed")), False),
+        (sa_exc.DataError("INSERT", {}, psycopg.DataError("bad value")), True),
+        (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("refused")), True),
+        (ConnectionResetError("reset"), False),
+        (TimeoutError("timed out"), False),
+        (MemoryError(), False),
+        (ValueError("cannot convert"), True),
+        (TypeError("bad type"), True),
+    ],
+)
+def test_a_write_error_is_an_outage_or_a_refusal_of_the_rows(
+    error: BaseException, refused: bool
+) -> None:
+    """Outages (spool and retry) and refusals of the rows (bisect and reject) are told apart
+    by the error the driver raises."""
+    from oddflights.ingest.live import _refused
+
+    assert _refused(error) is refused
+
+
+def test_the_table_summary_names_the_spool_and_its_positions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oddflights.cli.ingest import _print_summary
+    from oddflights.ingest.live import LiveSummary
+
+    spool = tmp_path / "roof.live-spool.jsonl"
+    _print_summary(LiveSummary(accepted=5, spooled=1234, spool=spool), as_json=False)
+    row = [line for line in capsys.readouterr().out.splitlines() if "left in the spool" in line]
+    assert len(row) == 1 and str(spool) in row[0] and "1234" in row[0]
+    _print_summary(LiveSummary(accepted=5), as_json=False)
+    assert "spool" not in capsys.readouterr().out

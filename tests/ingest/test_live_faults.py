@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import signal
 import socket
 import sqlite3
@@ -416,3 +417,119 @@ def test_feed_lines_carry_missing_callsigns_everywhere(feed_lines: list[bytes]) 
         chunk = feed.feed(b"".join(feed_lines[start : start + 200]))
         assert chunk.positions["callsign"].isna().any(), start
     assert len(feed_lines) > 15_000
+
+
+def _msg3(text: bytes) -> int:
+    return sum(1 for line in text.splitlines() if line.startswith(b"MSG,3,"))
+
+
+def test_a_receiver_whose_positions_are_all_out_of_range_is_warned_of_early_once(
+    db_url: str, feed_lines: list[bytes], tmp_path: Path
+) -> None:
+    """Every position is beyond the receiver's range (it is set up on the other side of the
+    world): one line on stderr says so while the feed is still coming, and the ingest goes
+    on counting them."""
+    from oddflights.db import open_db
+    from oddflights.ingest.writer import FAR_WARNING_POSITIONS
+
+    engine = open_db(db_url)
+    add_receiver(engine, Receiver("live", -33.9, 151.2, range_km=150.0))
+    feed = Feed(feed_lines, batch=500, every_s=0.05)
+    ingest = Ingest(db_url, feed.port, tmp_path)
+    warning = "is the receiver's location or range wrong?"
+    try:
+        assert feed.connected.wait(WAIT_S), ingest.err_path.read_text()
+        assert _wait_for(lambda: feed.sent >= 6000)
+        sent = feed.pause()
+        assert _msg3(feed.text()) > FAR_WARNING_POSITIONS  # enough for the warning
+        # Early: while the ingest runs, with most of the feed not sent.
+        assert _wait_for(lambda: warning in ingest.err_path.read_text())
+        assert ingest.alive() and sent < len(feed_lines) / 2
+        _, summary, err = ingest.stop()
+        lines = [line for line in err.splitlines() if warning in line]
+        assert len(lines) == 1 and lines[0].startswith("Warning: receiver 'live' at -33.9000")
+        assert summary["accepted"] == 0
+        assert summary["rejected_by_reason"] == {"out_of_range_km": _msg3(feed.text())}
+    finally:
+        ingest.kill()
+        feed.close()
+        engine.dispose()
+
+
+def _opened(pid: int, path: str) -> bool:
+    """Whether process ``pid`` has the file ``path`` open."""
+    target = os.path.realpath(path)
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == target:
+                    return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)
+def test_signal_while_the_database_opens_exits_0_without_a_traceback(
+    db_url: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A stop (docker stop, Ctrl-C) that comes while the ingest still opens the database:
+    it ends cleanly once the database is open (summary, exit 0), reading nothing."""
+    engine, _ = _setup(db_url)
+    engine.dispose()
+    path = sa.engine.make_url(db_url).database
+    assert path is not None
+    # Held by another connection, the database makes the ingest wait in its first statement
+    # on it, so the signal surely comes while it opens the database.
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA journal_mode=DELETE")  # else WAL lets it read past the lock
+    locker.execute("BEGIN EXCLUSIVE")
+    receiver_port = socket.create_server(("127.0.0.1", 0))
+    ingest = Ingest(db_url, receiver_port.getsockname()[1], tmp_path)
+    try:
+        assert _wait_for(lambda: _opened(ingest.proc.pid, path)), ingest.err_path.read_text()
+        ingest.proc.send_signal(sig)
+        locker.execute("ROLLBACK")
+        locker.close()
+        _, summary, _ = ingest.stop(sig, times=0)  # signalled above: only wait for the exit
+        assert summary["accepted"] == 0 and summary["spooled"] == 0
+        receiver_port.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            receiver_port.accept()  # stopped before reading: it never connected
+    finally:
+        locker.close()
+        ingest.kill()
+        receiver_port.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_stop_while_the_database_is_locked_names_the_spool_in_the_summary(
+    db_url: str, feed_lines: list[bytes], tmp_path: Path
+) -> None:
+    """SIGTERM while the database is locked: the rows go to the spool, and the summary says
+    how many positions are left there and where."""
+    engine, _ = _setup(db_url)
+    path = sa.engine.make_url(db_url).database
+    assert path is not None
+    locker = sqlite3.connect(path, isolation_level=None, timeout=WAIT_S)
+    locker.execute("BEGIN IMMEDIATE")
+    locker.execute("CREATE TABLE held_lock (x INTEGER)")  # a write, held uncommitted
+    lines = feed_lines[:3000]
+    feed = Feed(lines, batch=500, every_s=0.05)
+    ingest = Ingest(db_url, feed.port, tmp_path)
+    spool = tmp_path / "live.live-spool.jsonl"
+    try:
+        assert feed.finished.wait(WAIT_S), ingest.err_path.read_text()
+        _, summary, err = ingest.stop()
+        assert summary["accepted"] == 0
+        assert summary["spooled"] == _msg3(b"".join(lines)) > 0
+        assert summary["spool"] == str(spool) and spool.exists()
+        assert f"are left in {spool}" in err
+    finally:
+        locker.close()
+        ingest.kill()
+        feed.close()
+        engine.dispose()
