@@ -18,8 +18,10 @@ from numbers import Integral, Real
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from oddflights.errors import OddflightsError
 
-class SettingError(ValueError):
+
+class SettingError(OddflightsError, ValueError):
     """A setting's value does not parse or is out of range (one line naming it)."""
 
 
@@ -100,6 +102,7 @@ def _zone_problem(name: str) -> str | None:
 
 
 def _cron_problem(expression: str) -> str | None:
+    # Lazy: every module reads settings; APScheduler is only for checking a schedule.
     from apscheduler.triggers.cron import CronTrigger
 
     try:
@@ -113,6 +116,8 @@ def _cron_problem(expression: str) -> str | None:
 
 
 def _db_problem(url: str) -> str | None:
+    # Lazy: SQLAlchemy and Alembic (about a second) only when a database URL is checked;
+    # the simulator and the parsers read settings without them.
     from oddflights.db.engine import url_problem
 
     return url_problem(url)
@@ -325,6 +330,23 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         check=ANY_BOOL,
     ),
+    # What differs between real days in a fixed frame (oddflights/model/augment.py): gaps,
+    # truncation at the edge of range, ±1 px jitter. The choices are model.augment.AUGMENTS
+    # (a test keeps them in step). Measured (`bench ablation --grid augmentation`, 3 seeds,
+    # 5 days × 300 flights, BENCHMARKS.md), AP of the combined score, classic / varied days:
+    # none 1.000 / 0.949, variation 0.995 / 0.950, coverage 0.995 / 0.937, jitter
+    # 1.000 / 0.956, the seed's shift+flip 0.909 / 0.847. No variant beats none on both
+    # set-ups by more than a flight or two: variation costs the worst kind (0.859 vs 0.914
+    # on the varied days) and jitter the reconstruction score alone (AP 0.673 vs 0.695); so
+    # none.
+    Setting(
+        "model_augment",
+        "none",
+        "Training augmentation by day-to-day variation: none, variation (gaps, truncation "
+        "and ±1 px jitter), coverage (gaps and truncation) or jitter (±1 px).",
+        str,
+        check=one_of("none", "variation", "coverage", "jitter"),
+    ),
     Setting(
         "model_pos_weight",
         0.0,
@@ -346,9 +368,45 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "threshold_percentile",
         98.0,
-        "Anomaly threshold: this percentile of scores on the held-out validation days.",
+        "Anomaly threshold with threshold_method=percentile: this percentile of scores on "
+        "the held-out validation days.",
         float,
         check=between(0, 100, low_open=True),
+    ),
+    # A percentile assumes every day holds the same share of odd flights and, on a few
+    # hundred flights, is a handful of them: it swung between days (issue 14).
+    Setting(
+        "threshold_method",
+        "false_alarm_rate",
+        "How the threshold is set on the validation days: false_alarm_rate (a target of "
+        "false_alarms_per_1000) or percentile (threshold_percentile).",
+        check=one_of("false_alarm_rate", "percentile"),
+    ),
+    # Measured (BENCHMARKS.md, `oddflights bench quality`, varied setup, calibration sweep).
+    Setting(
+        "false_alarms_per_1000",
+        5.0,
+        "Target false alarms per 1,000 normal flights (threshold_method=false_alarm_rate), "
+        "held with 90 % confidence on the validation days.",
+        float,
+        check=between(0, 1000, low_open=True, high_open=True),
+    ),
+    Setting(
+        "presumed_odd_percent",
+        2.0,
+        "Share (%) of the validation days' top-scoring flights set aside as presumed odd "
+        "before the false-alarm threshold is set.",
+        float,
+        check=between(0, 100, high_open=True),
+    ),
+    # One day is a noisy sample of the tail and of the days' drift; several are not.
+    Setting(
+        "validation_days",
+        3,
+        "Training holds out the last N days of its window (at most half of them) for "
+        "validation and the threshold.",
+        int,
+        check=between(1, 365),
     ),
     # Measured (BENCHMARKS.md, `oddflights bench ablation`, 2 seeds, 36 cells each): the
     # combined score lifts the mean AP over all cells from 0.56 to 0.91 and the worst kind's

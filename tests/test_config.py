@@ -45,9 +45,14 @@ BAD: dict[str, list[Any]] = {
     "model_patience": ["-1", "x", "10001", 1.5],
     "model_shift_px": ["-1", "257", "x", -2],
     "model_flip": ["maybe", "2", 1],
+    "model_augment": ["seed", "Variation", "gaps", 1],
     "model_pos_weight": ["-1", "x", "inf", -1.0],
     "score_fn": ["mae", "BCE", "iou", 0],
     "threshold_percentile": ["0", "-1", "100.5", "x", "nan", 0.0],
+    "threshold_method": ["rate", "Percentile", "false-alarm-rate", 1],
+    "false_alarms_per_1000": ["0", "-1", "1000", "x", "nan", "inf", 0.0],
+    "presumed_odd_percent": ["-1", "100", "x", "nan", -0.5],
+    "validation_days": ["0", "-1", "366", "1.5", "x", 0],
     "score_combine": ["turn", "AE", "ae-turn", 0],
     "retrain_days": ["-1", "x", "3661", "1.5"],
     "train_window_days": ["1", "0", "-1", "x", 1],
@@ -90,9 +95,14 @@ GOOD: dict[str, list[Any]] = {
     "model_patience": ["0", "3", "10000"],
     "model_shift_px": ["0", "2", "256"],
     "model_flip": ["yes", "off", True],
+    "model_augment": ["none", "variation", "coverage", "jitter"],
     "model_pos_weight": ["0", "50.5", "1000000"],
     "score_fn": ["bce", "mse", "recall_loss", "iou_loss"],
     "threshold_percentile": ["100", "98", "0.001", 99.5],
+    "threshold_method": ["false_alarm_rate", "percentile"],
+    "false_alarms_per_1000": ["5", "0.1", "999", 10],
+    "presumed_odd_percent": ["0", "2", "99.5", 1],
+    "validation_days": ["1", "3", "365", 2],
     "score_combine": ["ae", "ae_turn"],
     "retrain_days": ["0", "7", "3660"],
     "train_window_days": ["2", "14", "3660"],
@@ -196,6 +206,7 @@ def test_a_database_password_is_not_shown() -> None:
 
 
 def test_the_allowed_words_match_the_model_and_scoring_choices() -> None:
+    from oddflights.model.augment import AUGMENTS
     from oddflights.model.detector import COMBINATIONS
     from oddflights.model.score import SCORE_FNS
     from oddflights.model.train_config import LOSSES
@@ -203,6 +214,7 @@ def test_the_allowed_words_match_the_model_and_scoring_choices() -> None:
     assert config.setting("model_loss").check.choices == tuple(LOSSES)
     assert config.setting("score_fn").check.choices == tuple(SCORE_FNS)
     assert config.setting("score_combine").check.choices == tuple(COMBINATIONS)
+    assert config.setting("model_augment").check.choices == tuple(AUGMENTS)
 
 
 @pytest.mark.parametrize(

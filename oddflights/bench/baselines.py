@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from oddflights.errors import OddflightsError
+
 FloatArray = npt.NDArray[np.float64]
 SKLEARN_HINT = (
     "the quality benchmark needs scikit-learn: pip install 'oddflights[bench]' "
@@ -29,7 +31,7 @@ FOREST_TREES = 200
 KNN_K = 5
 
 
-class MissingSklearn(ImportError):
+class MissingSklearn(OddflightsError, ImportError):
     """scikit-learn is not installed (the message says how to install it)."""
 
 

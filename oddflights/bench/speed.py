@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from oddflights.errors import InvalidConfig
 from oddflights.simulate import SimConfig, simulate
 
 StageFn = Callable[["SpeedContext"], list["StageResult"]]
@@ -115,7 +116,7 @@ def run_speed(stages: list[str], ctx: SpeedContext) -> dict[str, Any]:
     names = stages or sorted(STAGES)
     unknown = [n for n in names if n not in STAGES]
     if unknown:
-        raise ValueError(
+        raise InvalidConfig(
             f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(sorted(STAGES))}"
         )
     results: dict[str, Any] = {}

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from oddflights import config
 from oddflights.cli.common import (
+    DAY,
     CliError,
     db_option,
     emit_json,
@@ -16,9 +16,8 @@ from oddflights.cli.common import (
     format_option,
     open_engine,
 )
-from oddflights.db.flights import RasterMismatch
-from oddflights.db.receivers import ReceiverNotFound, get_receiver
-from oddflights.db.registry import ModelNotFound, get_model, list_models
+from oddflights.db.receivers import get_receiver
+from oddflights.db.registry import get_model, list_models
 from oddflights.model.metrics import METRIC_NAMES, report_table
 
 _REPORTS = ("model", "all_black", "mean_image")
@@ -47,16 +46,9 @@ class ModelRejected(click.ClickException):
         click.echo(f"Rejected: {self.format_message()}", err=True)
 
 
-def _day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
-
-
 def _epoch_printer(epochs: int, err: bool) -> Any:
     """A Keras callback that prints each epoch's loss and honest validation metrics."""
-    import keras
+    import keras  # lazy: TensorFlow is loaded by training alone
 
     class EpochPrinter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -84,26 +76,26 @@ def _print_table(metrics: dict[str, Any], title: str) -> None:
 
 @click.command("train")
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--from", "from_text", required=True, metavar="DAY", help="First day (YYYY-MM-DD).")
-@click.option("--to", "to_text", required=True, metavar="DAY", help="Last day (YYYY-MM-DD).")
+@click.option("--from", "first", type=DAY, required=True, help="First day.")
+@click.option("--to", "last", type=DAY, required=True, help="Last day.")
 @click.option("--epochs", type=int, default=None, help="Most epochs [setting model_epochs].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option(
     "--validation-days",
     type=int,
-    default=1,
-    show_default=True,
-    help="Hold out the last N days of the range for validation and the threshold.",
+    default=None,
+    help="Hold out the last N days of the range for validation and the threshold "
+    "[setting validation_days, at most half the range].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @db_option
 def train(
     receiver_name: str,
-    from_text: str,
-    to_text: str,
+    first: date,
+    last: date,
     epochs: int | None,
     seed: int,
-    validation_days: int,
+    validation_days: int | None,
     as_json: bool,
     db_url: str | None,
 ) -> None:
@@ -115,18 +107,15 @@ def train(
 
     Example: oddflights train --receiver roof --from 2026-01-01 --to 2026-01-14 --epochs 20
     """
-    from oddflights.model.registry import TrainingDataError, train_from_db
+    # Lazy: these import TensorFlow, which only training may load.
+    from oddflights.model.registry import train_from_db
     from oddflights.model.train import READY, TrainConfig
 
-    first, last = _day(from_text, "--from"), _day(to_text, "--to")
     if epochs is not None and epochs < 1:
         raise CliError(f"--epochs {epochs} must be at least 1")
     if seed < 0:
         raise CliError(f"--seed {seed} must not be negative")
-    try:
-        cfg = TrainConfig.from_settings(epochs=epochs, seed=seed)
-    except (ValueError, config.SettingError) as exc:
-        raise CliError(str(exc)) from None
+    cfg = TrainConfig.from_settings(epochs=epochs, seed=seed)
     engine = open_engine(db_url)
     try:
         receiver = get_receiver(engine, receiver_name)
@@ -139,8 +128,6 @@ def train(
             validation_days=validation_days,
             callbacks=[_epoch_printer(cfg.epochs, err=as_json)],
         )
-    except (ReceiverNotFound, TrainingDataError, RasterMismatch) as exc:
-        raise CliError(str(exc)) from None
     finally:
         engine.dispose()
     if as_json:
@@ -191,8 +178,6 @@ def list_cmd(receiver_name: str | None, fmt: str, db_url: str | None) -> None:
         if receiver_name is not None:
             receiver_id = get_receiver(engine, receiver_name).id
         infos = list_models(engine, receiver_id)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
     finally:
         engine.dispose()
     rows = [
@@ -232,8 +217,6 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
     engine = open_engine(db_url)
     try:
         info = get_model(engine, model_id)
-    except ModelNotFound as exc:
-        raise CliError(str(exc)) from None
     finally:
         engine.dispose()
     if as_json:
@@ -275,4 +258,9 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
 def _decides(cfg: Any) -> str:
     """How the detector's threshold was set, in words (TrainConfig ``cfg``)."""
     what = cfg.score_fn if cfg.combine == "ae" else f"max of scaled {cfg.score_fn} and turn"
+    if cfg.threshold_method == "false_alarm_rate":
+        return (
+            f"{what} at {cfg.false_alarms_per_1000:g} false alarms per 1,000 normal flights on "
+            f"the validation flights (top {cfg.presumed_odd_percent:g} % set aside as odd)"
+        )
     return f"{what} at the {cfg.threshold_percentile:g}th percentile of the validation flights"

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.db.models import ModelRow, ReceiverRow
+from oddflights.errors import NotFoundError
 from oddflights.flights.raster import RasterSettings
 from oddflights.model.train_config import TrainConfig
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(NotFoundError):
     """No model with that id."""
 
 

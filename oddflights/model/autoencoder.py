@@ -1,8 +1,9 @@
 """The seed's dense autoencoder: Flatten → Dense(relu) → Dense(sigmoid) → Reshape, Adam.
 
-Augmentation (random shift, optional horizontal flip) is a separate small Keras model of
-preprocessing layers applied to training batches only (see ``build_augmenter`` for why it is
-not inside the autoencoder).
+The seed's augmentation (random shift, optional horizontal flip) is a separate small Keras
+model of preprocessing layers applied to training batches only (see ``build_augmenter`` for
+why it is not inside the autoencoder); the day-to-day variation (gaps, truncation, ±1 px
+jitter) is numpy, in ``oddflights.model.augment``, applied to the same batches before it.
 """
 
 from __future__ import annotations

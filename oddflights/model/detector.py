@@ -30,20 +30,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from oddflights.errors import OddflightsError
 from oddflights.flights.raster import RasterSettings
 from oddflights.model.score import SCORE_FNS, as_model_input, score_images
+from oddflights.model.threshold import Calibration, ThresholdRule, calibrate
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 
-FORMAT_VERSION = 1
+# 2: the threshold rule (method, false alarms per 1000, presumed odd share) is stored; 1 was
+# the percentile rule only and still loads as such.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 COMBINATIONS = ("ae", "ae_turn")
 _SPAN_PERCENTILE = 99.0
 # Rows per matrix product: bounds the float32 hidden/output buffers (~16 MB for 64×64).
 _BATCH = 1024
 
 
-class DetectorError(ValueError):
+class DetectorError(OddflightsError, ValueError):
     """Stored detector bytes that cannot be read (another format version, damaged)."""
 
 
@@ -161,9 +166,11 @@ class Detector:
     """A fitted detector, stored with its model. Higher scores are odder; a flight is flagged
     when its score is above ``threshold``.
 
-    ``ae_threshold`` is the ``percentile``-th reconstruction error of the validation flights,
-    ``combined_threshold`` the same percentile of their combined scores; ``combine`` says
-    which one decides (``threshold``).
+    ``ae_threshold`` is the threshold of the validation flights' reconstruction errors,
+    ``combined_threshold`` that of their combined scores, both set by the same rule
+    (``threshold_method``: ``false_alarm_rate`` at ``false_alarms_per_1000`` after setting
+    aside the top ``presumed_odd_percent`` %, or ``percentile``; see
+    oddflights.model.threshold); ``combine`` says which one decides (``threshold``).
     """
 
     raster: RasterSettings
@@ -176,6 +183,9 @@ class Detector:
     combined_threshold: float
     combine: str = "ae_turn"
     n_validation: int = 0
+    threshold_method: str = "percentile"
+    false_alarms_per_1000: float | None = None
+    presumed_odd_percent: float | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -245,6 +255,9 @@ class Detector:
             "combined_threshold": self.combined_threshold,
             "combine": self.combine,
             "n_validation": self.n_validation,
+            "threshold_method": self.threshold_method,
+            "false_alarms_per_1000": self.false_alarms_per_1000,
+            "presumed_odd_percent": self.presumed_odd_percent,
         }
         buf = io.BytesIO()
         ae = self.autoencoder
@@ -267,11 +280,12 @@ class Detector:
                 arrays = {k: np.asarray(z[k], dtype=np.float32) for k in _WEIGHTS}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise DetectorError(f"stored detector is unreadable ({exc})") from None
-        if h.get("format_version") != FORMAT_VERSION:
+        if h.get("format_version") not in READABLE_VERSIONS:
             raise DetectorError(
                 f"stored detector has format version {h.get('format_version')}, this "
-                f"oddflights reads {FORMAT_VERSION}: retrain the model"
+                f"oddflights reads {', '.join(map(str, READABLE_VERSIONS))}: retrain the model"
             )
+        fa, odd = h.get("false_alarms_per_1000"), h.get("presumed_odd_percent")
         return cls(
             raster=RasterSettings.from_dict(h["raster"]),
             autoencoder=Autoencoder(**arrays),
@@ -283,6 +297,10 @@ class Detector:
             combined_threshold=float(h["combined_threshold"]),
             combine=str(h["combine"]),
             n_validation=int(h["n_validation"]),
+            # version 1 knew the percentile rule only
+            threshold_method=str(h.get("threshold_method", "percentile")),
+            false_alarms_per_1000=None if fa is None else float(fa),
+            presumed_odd_percent=None if odd is None else float(odd),
         )
 
 
@@ -309,10 +327,38 @@ def fit_detector(
     score_fn: str,
     percentile: float,
     combine: str,
+    rule: ThresholdRule | None = None,
 ) -> Detector:
     """Fit the scales and thresholds on the validation flights (their images and cumulative
     turns; None when unknown, e.g. synthetic images: the turn part then never leads).
-    ValueError on no validation flights."""
+    ``rule`` sets the thresholds (default: the ``percentile`` rule). ValueError on no
+    validation flights."""
+    return fit_detector_calibrated(
+        autoencoder,
+        raster,
+        val_images,
+        val_turn_cum_deg,
+        score_fn=score_fn,
+        percentile=percentile,
+        combine=combine,
+        rule=rule,
+    )[0]
+
+
+def fit_detector_calibrated(
+    autoencoder: Autoencoder,
+    raster: RasterSettings,
+    val_images: npt.NDArray[Any],
+    val_turn_cum_deg: npt.ArrayLike | None,
+    *,
+    score_fn: str,
+    percentile: float,
+    combine: str,
+    rule: ThresholdRule | None = None,
+) -> tuple[Detector, Calibration]:
+    """:func:`fit_detector`, and the calibration of the threshold that decides (the
+    combination in use)."""
+    rule = rule or ThresholdRule(method="percentile", percentile=percentile)
     ae = score_images(as_model_input(val_images), autoencoder.reconstruct(val_images), score_fn)
     if ae.size == 0:
         raise ValueError("cannot calibrate a detector on no validation flights")
@@ -323,15 +369,21 @@ def fit_detector(
     )
     ae_scale, turn_scale = Scale.fit(ae), Scale.fit(turn)
     both = np.maximum(ae_scale(ae), turn_scale(turn))
-    return Detector(
+    ae_cal, both_cal = calibrate(ae, rule, score_fn), calibrate(both, rule, score_fn)
+    fa_rule = rule.method == "false_alarm_rate"
+    detector = Detector(
         raster=raster,
         autoencoder=autoencoder,
         score_fn=score_fn,
-        percentile=float(percentile),
+        percentile=float(rule.percentile),
         ae_scale=ae_scale,
         turn_scale=turn_scale,
-        ae_threshold=float(np.percentile(ae, percentile)),
-        combined_threshold=float(np.percentile(both, percentile)),
+        ae_threshold=ae_cal.threshold,
+        combined_threshold=both_cal.threshold,
         combine=combine,
         n_validation=int(ae.size),
+        threshold_method=rule.method,
+        false_alarms_per_1000=float(rule.false_alarms_per_1000) if fa_rule else None,
+        presumed_odd_percent=float(rule.presumed_odd_percent) if fa_rule else None,
     )
+    return detector, both_cal if combine == "ae_turn" else ae_cal

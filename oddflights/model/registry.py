@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+from oddflights.errors import OddflightsError
 from oddflights.model.tf_quiet import import_tensorflow_quietly
 
 import_tensorflow_quietly()
@@ -24,6 +25,7 @@ import tensorflow as tf
 from sqlalchemy.engine import Engine
 
 import oddflights
+from oddflights import config as settings
 from oddflights.db.flights import list_flights, read_rasters
 from oddflights.db.registry import (
     ModelInfo,
@@ -54,7 +56,7 @@ MIN_TRAIN_FLIGHTS = 20
 MIN_VALIDATION_FLIGHTS = 5
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(OddflightsError, ValueError):
     """The requested days do not hold enough flights to train or validate on."""
 
 
@@ -128,12 +130,13 @@ def load_model(engine: Engine, model_id: int) -> tuple[keras.Model, ModelInfo]:
 def pick_validation_days(
     from_day: date, to_day: date, validation_days: int | Sequence[date] | None
 ) -> list[date]:
-    """The held-out days: the last day by default, the last N days for an int, or a list."""
+    """The held-out days: the last N days for an int, or a list; by default the last
+    ``validation_days`` setting's days, at most half of the range (at least one)."""
     if to_day < from_day:
         raise TrainingDataError(f"--from {from_day} is after --to {to_day}")
     n_days = (to_day - from_day).days + 1
     if validation_days is None:
-        validation_days = 1
+        validation_days = max(1, min(int(settings.get("validation_days")), n_days // 2))
     if isinstance(validation_days, int):
         if not 1 <= validation_days < n_days:
             raise TrainingDataError(

@@ -16,15 +16,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oddflights.flights.raster import RasterSettings
+from oddflights.model.augment import VARIATIONS, Variation, augment_batch
 from oddflights.model.autoencoder import build_augmenter, build_autoencoder
-from oddflights.model.detector import Autoencoder, Detector, fit_detector
+from oddflights.model.detector import Autoencoder, Detector, fit_detector_calibrated
 from oddflights.model.keras_metrics import keras_metrics
 from oddflights.model.metrics import baselines, lit_share, pixel_report
 from oddflights.model.score import as_model_input, score_images
-from oddflights.model.threshold import calibrate_threshold
+from oddflights.model.threshold import calibrate
 from oddflights.model.train_config import TrainConfig
 
-__all__ = ["READY", "REJECTED", "TrainConfig", "TrainResult", "judge_model", "train_model"]
+__all__ = [
+    "READY",
+    "REJECTED",
+    "TrainConfig",
+    "TrainResult",
+    "judge_model",
+    "train_model",
+    "training_batches",
+]
 
 READY = "ready"
 REJECTED = "rejected"
@@ -57,7 +66,11 @@ class TrainResult:
 
 
 class _Batches(keras.utils.PyDataset):
-    """Shuffled training batches, augmented per batch; the augmented image is input and target."""
+    """Shuffled training batches, augmented per batch; the augmented image is input and target.
+
+    ``variation`` (day-to-day variation, oddflights.model.augment) draws from a generator
+    seeded by (seed, epoch, batch), so a batch's images do not depend on the order in which
+    Keras asks for batches."""
 
     def __init__(
         self,
@@ -65,11 +78,15 @@ class _Batches(keras.utils.PyDataset):
         batch_size: int,
         augmenter: keras.Model | None,
         seed: int,
+        variation: Variation | None = None,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         self.images = images
         self.batch_size = batch_size
         self.augmenter = augmenter
+        self.variation = variation
+        self.seed = seed
+        self.epoch = 0
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -78,12 +95,29 @@ class _Batches(keras.utils.PyDataset):
 
     def __getitem__(self, idx: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         x = self.images[self.order[idx * self.batch_size : (idx + 1) * self.batch_size]]
+        if self.variation is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, idx])
+            x = augment_batch(x, rng, self.variation)
         if self.augmenter is not None:
             x = np.asarray(self.augmenter(x, training=True), dtype=np.float32)
         return x, x
 
     def on_epoch_end(self) -> None:
+        self.epoch += 1
         self.order = self.rng.permutation(len(self.images))
+
+
+def training_batches(x_train: NDArray[np.float32], config: TrainConfig) -> _Batches:
+    """The batches ``train_model`` fits on: shuffled, with ``config``'s augmentation (day-to-day
+    variation, then the seed's shift and flip when set), seeded by ``config.seed``."""
+    size = int(x_train.shape[1])
+    return _Batches(
+        x_train,
+        config.batch_size,
+        build_augmenter(size, config.shift_px, config.flip, seed=config.seed),
+        config.seed,
+        VARIATIONS.get(config.augment),
+    )
 
 
 def collapse_reason(metrics: dict[str, dict[str, float]], all_lit_f1: float = 0.0) -> str | None:
@@ -125,10 +159,8 @@ def judge_model(
     share = lit_share(x_val)
     all_lit_f1 = 2 * share / (1 + share)
     reason = collapse_reason(reports, all_lit_f1)
-    calibration = calibrate_threshold(
-        score_images(x_val, predictions, config.score_fn),
-        config.threshold_percentile,
-        config.score_fn,
+    calibration = calibrate(
+        score_images(x_val, predictions, config.score_fn), config.threshold_rule(), config.score_fn
     )
     metrics: dict[str, Any] = {
         **reports,
@@ -187,12 +219,11 @@ def train_model(
         pos_weight=pos_weight,
         metrics=keras_metrics(),
     )
-    augmenter = build_augmenter(size, config.shift_px, config.flip, seed=config.seed)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
     )
     fit = model.fit(
-        _Batches(x_train, config.batch_size, augmenter, config.seed),
+        training_batches(x_train, config),
         validation_data=(x_val, x_val),
         epochs=config.epochs,
         callbacks=[stop, *(callbacks or [])],
@@ -201,13 +232,15 @@ def train_model(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
     verdict = judge_model(model, x_train, x_val, config)
-    detector = fit_detector(
+    # The calibration stored with the model is the deciding threshold's (the combination's).
+    detector, calibration = fit_detector_calibrated(
         Autoencoder.from_keras(model),
         raster or RasterSettings(size=size),
         x_val,
         val_turn_cum_deg,
         score_fn=config.score_fn,
         percentile=config.threshold_percentile,
+        rule=config.threshold_rule(),
         combine=config.combine if val_turn_cum_deg is not None else "ae",
     )
     return TrainResult(
@@ -216,7 +249,7 @@ def train_model(
         history=history,
         metrics=verdict.metrics,
         threshold=detector.threshold,
-        calibration=verdict.calibration,
+        calibration=calibration.to_dict(),
         seconds=time.perf_counter() - started,
         status=verdict.status,
         config=config,

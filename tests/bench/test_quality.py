@@ -15,15 +15,26 @@ from click.testing import CliRunner
 
 from oddflights.bench.baselines import MissingSklearn, require_sklearn
 from oddflights.bench.quality import (
+    FIRST_DAY,
     METRIC_KEYS,
+    MIN_REVERSED_TRAIN_DAYS,
+    VARIED_TEST_DAYS,
+    QualityConfig,
     aggregate,
+    calibration_sweep,
+    false_alarm_rows,
+    false_alarms_per_1000,
+    headline_rows,
     label_flights,
     quality_rows,
     ranking_metrics,
+    reversed_train_overrides,
     threshold_sweep,
     to_jsonable,
+    varied_sim_config,
 )
 from oddflights.cli import main
+from oddflights.simulate import day_plans
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -47,12 +58,28 @@ def _check_entry(entry: dict[str, Any]) -> None:
     for key in METRIC_KEYS:
         assert key in entry and f"{key}_std" in entry
         value = entry[key]
-        assert value is None or 0.0 <= value <= 1.0
+        top = 1000.0 if key == "false_alarms_per_1000" else 1.0
+        assert value is None or 0.0 <= value <= top
     assert isinstance(entry["per_kind"], dict)
 
 
 def test_quick_quality_run_has_the_json_shape_and_a_useful_detector(quick: Any) -> None:
-    assert set(quick) >= {"detector", "baselines", "seeds", "parts", "config"}
+    assert set(quick) >= {"detector", "baselines", "seeds", "parts", "config", "days"}
+    assert quick["setup"] == "varied"
+    # The headline per test day: false alarms per 1,000 normal flights and recall at the
+    # stored threshold, each day on its own.
+    assert list(quick["days"]) == ["ordinary", "reversed_runway", "coverage"]
+    (seed,) = quick["seeds"]
+    for name, day in quick["days"].items():
+        _check_entry(day)
+        per_seed = seed["days"][name]
+        assert day["false_alarms_per_1000"] == pytest.approx(per_seed["false_alarms_per_1000"])
+        assert per_seed["n_flights"] > 30 and per_seed["n_anomalies"] >= 2
+    pooled = seed["detector"]
+    assert pooled["n_flights"] == sum(d["n_flights"] for d in seed["days"].values())
+    # The stored threshold is a false-alarm rule's (the default), calibrated on the
+    # validation day(s).
+    assert seed["calibration"]["method"] == "false_alarm_rate"
     _check_entry(quick["detector"])
     assert quick["detector"]["roc_auc"] > 0.8  # a floor on the tiny setting, not the target
     assert quick["detector"]["ap"] > quick["baselines"]["lit_pixels"]["ap"]
@@ -83,13 +110,102 @@ def test_quick_quality_run_has_the_json_shape_and_a_useful_detector(quick: Any) 
     recall = [sweep[p]["recall"] for p in sweep]
     assert flagged == sorted(flagged, reverse=True) and flagged[0] > flagged[-1]
     assert recall == sorted(recall, reverse=True)
-    (seed,) = quick["seeds"]
     assert seed["detector_status"] == "ready"
     assert seed["detector"]["n_anomalies"] >= 7
     assert seed["detector"]["n_flights"] > 100
     # One seed: the spread is 0, the mean is that seed's figure.
     assert quick["detector"]["roc_auc_std"] == 0.0
     assert quick["detector"]["roc_auc"] == pytest.approx(seed["detector"]["roc_auc"])
+
+
+def test_quick_quality_explains_the_top_scoring_normal_flights(quick: Any) -> None:
+    rows = quick["false_alarms"]
+    assert 0 < len(rows) <= 10
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    (seed,) = quick["seeds"]
+    for r in rows:
+        assert r["test_day"] in VARIED_TEST_DAYS and isinstance(r["tags"], list)
+        assert r["variant"] in {"", "rare_airway", "diversion", "positioning"}
+        # The combined score is the larger scaled part, and "by" names that part.
+        assert r["score"] == pytest.approx(max(r["reconstruction_z"], r["turn_z"]), abs=1e-9)
+        want = "turn" if r["turn_z"] > r["reconstruction_z"] else "reconstruction"
+        assert r["by"] == want
+    # Normal flights only: the highest ones are the false alarms, when any were flagged.
+    flagged = sum(r["flagged"] for r in rows)
+    fa = sum(
+        seed["days"][n]["false_alarms_per_1000"] * (d["n_flights"] - d["n_anomalies"]) / 1000
+        for n, d in seed["days"].items()
+    )
+    assert flagged == min(round(fa), len(rows))
+    table = false_alarm_rows(quick)
+    assert [t["flight"] for t in table] == [r["flight_id"] for r in rows]
+
+
+def test_quick_quality_headline_comes_per_test_day(quick: Any) -> None:
+    rows = headline_rows(quick)
+    assert [r["test day"] for r in rows] == list(VARIED_TEST_DAYS)
+    first = rows[0]
+    assert list(first)[:3] == ["test day", "false alarms / 1000", "recall@thr"]
+    assert (
+        first["false alarms / 1000"] == f"{quick['days']['ordinary']['false_alarms_per_1000']:.1f}"
+    )
+
+
+def test_varied_setup_days_are_what_they_say() -> None:
+    cfg = QualityConfig.varied()
+    assert (cfg.setup, cfg.train_days) == ("varied", 14)
+    for seed in range(3):
+        train = day_plans(
+            varied_sim_config(cfg, seed, 14, FIRST_DAY, 0.02, reversed_train_overrides(cfg, seed))
+        )
+        assert sum(p.runway == "reversed" for p in train) >= MIN_REVERSED_TRAIN_DAYS
+    test_start = FIRST_DAY + pd.Timedelta(days=14)
+    overrides = {
+        test_start + pd.Timedelta(days=i): o for i, o in enumerate(VARIED_TEST_DAYS.values())
+    }
+    ordinary, flipped, coverage = day_plans(
+        varied_sim_config(cfg, 0, 3, test_start, 0.05, overrides)
+    )
+    assert ordinary.ordinary
+    assert flipped.runway == "reversed" and not flipped.coverage_changed
+    assert coverage.coverage_changed and not coverage.flipped
+
+
+def test_false_alarms_per_1000_counts_normal_flights_only() -> None:
+    kinds = np.array(["normal"] * 400 + ["orbit"] * 10)
+    flagged = np.zeros(410, dtype=bool)
+    flagged[[0, 1, 400, 401, 402]] = True
+    assert false_alarms_per_1000(kinds, flagged) == pytest.approx(5.0)
+    assert math.isnan(false_alarms_per_1000(["orbit"], [True]))
+    m = ranking_metrics(np.arange(410.0), kinds, flagged)
+    assert m["false_alarms_per_1000"] == pytest.approx(5.0)
+
+
+def test_calibration_sweep_measures_each_rule_per_day() -> None:
+    val = np.arange(1000, dtype=np.float64)
+    test = np.array([500.0, 985.0, 990.0, 2000.0])
+    kinds = np.array(["normal", "normal", "normal", "orbit"])
+    sweep = calibration_sweep(val, {"day": (test, kinds)})
+    assert len(sweep) == 12
+    # No top set aside: the threshold sits near the top of the validation scores.
+    strict = sweep["2/1000, top 0% set aside"]["day"]
+    assert strict == {"false_alarms_per_1000": 0.0, "recall": 1.0}
+    # 2 % set aside: the threshold falls below 980, so 985 and 990 are false alarms.
+    loose = sweep["10/1000, top 2% set aside"]["day"]
+    assert loose["false_alarms_per_1000"] == pytest.approx(2000 / 3)
+
+
+@pytest.mark.slow
+def test_quick_classic_setup_still_runs() -> None:
+    report = _json(
+        CliRunner().invoke(
+            main, ["bench", "quality", "--quick", "--setup", "classic", "--no-baselines", "--json"]
+        )
+    )
+    assert report["setup"] == "classic" and list(report["days"]) == ["test"]
+    assert report["detector"]["roc_auc"] > 0.8
+    assert report["days"]["test"]["roc_auc"] == pytest.approx(report["detector"]["roc_auc"])
 
 
 def test_quick_quality_table_lists_detector_parts_and_baselines(quick: Any) -> None:
@@ -168,9 +284,12 @@ def test_labels_match_flights_by_aircraft_and_time_overlap() -> None:
             "start": [t - 5 * m, t + 55 * m, t + 25 * m],  # the last one does not overlap
             "end": [t + 31 * m, t + 95 * m, t + 40 * m],
             "kind": ["normal", "orbit", "survey"],
+            "variant": ["diversion", None, None],
         }
     )
     assert label_flights(flights, labels).tolist() == ["normal", "orbit", "normal", "normal"]
+    # The rare-but-normal route a flight took, for explaining false alarms.
+    assert label_flights(flights, labels, "variant").tolist() == ["diversion", "", "", ""]
 
 
 def test_missing_sklearn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,6 +74,8 @@ def test_train_json_then_list_and_show(roof_db: str) -> None:
     code, out, _ = run("models", "show", str(doc["model_id"]), "--db", roof_db)
     assert code == 0
     assert "all_black" in out and "mean_image" in out and "f1" in out
+    # The threshold's rule, in words: the default false-alarm target.
+    assert "at 5 false alarms per 1,000 normal flights" in out
 
 
 def test_train_show_and_every_score_row_carry_one_threshold(roof_db: str) -> None:
@@ -135,7 +137,7 @@ def test_collapse_exits_1_and_is_stored_rejected(roof_db: str, monkeypatch) -> N
     ("args", "message"),
     [
         (["--receiver", "attic"], "no receiver named 'attic'"),
-        (["--receiver", "roof", "--from", "2026-13-01"], "--from '2026-13-01' is not a date"),
+        (["--receiver", "roof", "--from", "2026-13-01"], "--from '2026-13-01' is not a day"),
         (["--receiver", "roof", "--epochs", "0"], "--epochs 0 must be at least 1"),
         (["--receiver", "roof", "--validation-days", "3"], "leave no training day"),
         (["--receiver", "roof", "--from", "2026-02-01", "--to", "2026-02-03"], "no flights"),

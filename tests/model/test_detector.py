@@ -4,6 +4,8 @@ weights read from a .keras file without Keras, and the combined score's scaling.
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from oddflights.model.detector import (
 from oddflights.model.registry import model_bytes
 from oddflights.model.score import reconstruct, reconstruction_scores
 from oddflights.model.synthetic import odd_images, route_images
-from tests.model.conftest import TINY
+from oddflights.model.threshold import false_alarm_threshold
 
 
 def test_numpy_reconstruction_equals_keras(trained, val_images) -> None:
@@ -46,9 +48,10 @@ def test_trained_detector_is_calibrated_on_the_validation_images(trained, val_im
     # Synthetic images carry no turns: the reconstruction error alone decides.
     assert det.combine == "ae" and det.threshold == det.ae_threshold == trained.threshold
     assert det.threshold == trained.calibration["threshold"]
-    assert det.n_validation == 100 and det.percentile == TINY.threshold_percentile
+    assert det.n_validation == 100 and det.threshold_method == "false_alarm_rate"
+    assert (det.false_alarms_per_1000, det.presumed_odd_percent) == (5.0, 2.0)
     scores = det.decision_function(val_images)
-    assert det.threshold == np.percentile(scores, TINY.threshold_percentile)
+    assert det.threshold == false_alarm_threshold(scores, 5.0, 2.0).threshold
     np.testing.assert_allclose(
         scores, reconstruction_scores(trained.model, val_images, "bce"), rtol=1e-5
     )
@@ -70,6 +73,24 @@ def test_bytes_round_trip(trained, val_images) -> None:
     np.testing.assert_array_equal(
         back.decision_function(val_images, turns), det.decision_function(val_images, turns)
     )
+
+
+def test_a_version_1_detector_still_loads_with_the_percentile_rule(trained) -> None:
+    # Detectors stored before the threshold rule was: header without it, format version 1.
+    data = dict(np.load(io.BytesIO(trained.detector.to_bytes())))
+    header = json.loads(data["header"].tobytes().decode())
+    for key in ("threshold_method", "false_alarms_per_1000", "presumed_odd_percent"):
+        del header[key]
+    header["format_version"] = 1
+    data["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **data)
+    old = Detector.from_bytes(buf.getvalue())
+    assert old.threshold_method == "percentile" and old.false_alarms_per_1000 is None
+    assert old.threshold == trained.detector.threshold
+    assert trained.detector.format_version == 2
+    back = Detector.from_bytes(trained.detector.to_bytes())
+    assert (back.threshold_method, back.false_alarms_per_1000) == ("false_alarm_rate", 5.0)
 
 
 def test_unreadable_or_newer_bytes_are_a_clear_error(trained) -> None:

@@ -113,7 +113,7 @@ def test_train_from_db_holds_out_whole_days(engine) -> None:
     assert rec.id is not None
     days = [D0 + timedelta(days=i) for i in range(4)]
     store_route_days(engine, rec.id, days, per_day=80)
-    model_id, result = train_from_db(engine, rec, days[0], days[-1], TINY)
+    model_id, result = train_from_db(engine, rec, days[0], days[-1], TINY, 1)
     assert result.status == "ready"
     assert (result.extra["n_train"], result.extra["n_val"]) == (240, 80)
     info = list_models(engine, rec.id)[0]
@@ -140,7 +140,13 @@ def test_train_from_db_holds_out_whole_days(engine) -> None:
 
 def test_validation_days_are_checked() -> None:
     last = D0 + timedelta(days=4)
-    assert pick_validation_days(D0, last, None) == [last]
+    # By default the validation_days setting (3), at most half of the range.
+    assert pick_validation_days(D0, last, None) == [last - timedelta(days=1), last]
+    two_weeks = D0 + timedelta(days=13)
+    assert pick_validation_days(D0, two_weeks, None) == [
+        two_weeks - timedelta(days=i) for i in (2, 1, 0)
+    ]
+    assert pick_validation_days(D0, D0 + timedelta(days=1), None) == [D0 + timedelta(days=1)]
     assert pick_validation_days(D0, last, 2) == [last - timedelta(days=1), last]
     assert pick_validation_days(D0, last, [D0]) == [D0]
     with pytest.raises(TrainingDataError, match="leave no training day"):
