@@ -10,7 +10,16 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from oddflights.db.receivers import ReceiverNotFound, add_receiver, get_receiver
+from oddflights.db.scores import query_anomalies
+from oddflights.ingest.files import ingest_input
+from oddflights.ingest.summary import IngestSummary
+from oddflights.ingest.types import ParseOptions
 from oddflights.receivers import Receiver
+from oddflights.scheduler.nightly import run_nightly
+from oddflights.scoring.pictures import residual_png
+from oddflights.simulate import SimConfig, simulate, write_simulation
+from oddflights.web.report import write_day_report
 
 StepFn = Callable[[str, str], None]
 
@@ -57,9 +66,6 @@ def run_demo(
     on_step: Callable[[DemoStep], None] | None = None,
 ) -> DemoResult:
     """Simulate a receiver into ``workdir`` and run every stage on it, reporting each step."""
-    from oddflights.db.receivers import ReceiverNotFound, add_receiver, get_receiver
-    from oddflights.simulate import SimConfig, simulate, write_simulation
-
     days = demo_days(n_days)
     result = DemoResult(workdir=workdir, receiver=DEMO_RECEIVER, days=days)
 
@@ -112,16 +118,10 @@ def run_demo(
 
 
 def _report(engine: Engine, rec: Receiver, day: date, workdir: Path) -> Path:
-    from oddflights.web.report import write_day_report
-
     return write_day_report(engine, rec, day, workdir / f"report-{rec.name}-{day}.html")
 
 
 def _ingest(engine: Engine, rec: Receiver, files: list[Path], step: StepFn) -> None:
-    from oddflights.ingest.files import ingest_input
-    from oddflights.ingest.summary import IngestSummary
-    from oddflights.ingest.types import ParseOptions
-
     total: IngestSummary | None = None
     for path in sorted(p for p in files if p.suffix == ".sbs"):
         summary = ingest_input(
@@ -137,8 +137,6 @@ def _ingest(engine: Engine, rec: Receiver, files: list[Path], step: StepFn) -> N
 
 
 def _nightly(engine: Engine, rec: Receiver, days: list[date], step: StepFn) -> bool:
-    from oddflights.scheduler.nightly import run_nightly
-
     report = run_nightly(engine, [rec], today=days[-1] + timedelta(days=1))
     for outcome in report.receivers:
         if not outcome.days:
@@ -151,15 +149,11 @@ def _nightly(engine: Engine, rec: Receiver, days: list[date], step: StepFn) -> b
 
 
 def _flagged(engine: Engine, rec: Receiver, day: date) -> pd.DataFrame:
-    from oddflights.db.scores import query_anomalies
-
     assert rec.id is not None
     return query_anomalies(engine, rec.id, day)
 
 
 def _pictures(engine: Engine, flagged: pd.DataFrame, folder: Path, most: int = 5) -> list[Path]:
-    from oddflights.scoring.pictures import residual_png
-
     paths = []
     for row in flagged.head(most).to_dict("records"):
         folder.mkdir(parents=True, exist_ok=True)

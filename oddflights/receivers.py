@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from oddflights.errors import OddflightsError
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class ReceiverError(ValueError):
+class ReceiverError(OddflightsError, ValueError):
     """A receiver's values are invalid (the message names the value)."""
 
 

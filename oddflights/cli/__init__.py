@@ -8,14 +8,31 @@ from typing import Any
 import click
 
 from oddflights import __version__, config
+from oddflights.cli import (
+    bench,
+    db,
+    demo,
+    flights,
+    ingest,
+    model,
+    positions,
+    receivers,
+    scoring,
+    settings,
+    simulate,
+    web,
+)
 from oddflights.cli.common import CliError
+from oddflights.errors import OddflightsError
 
 _HELP = {"-h", "--help"}
 
 
 class _Main(click.Group):
-    """The top command. A bad setting, wherever a command reads it (an option, or the core
-    deep inside a run), becomes one line and exit 2 here, in one place for every command."""
+    """The top command. An OddflightsError (a bad setting, day, receiver, file format…),
+    wherever it is raised (an option, or the core deep inside a run), becomes one line and
+    exit 2 here, in one place for every command; anything else is a bug and keeps its
+    traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -26,7 +43,7 @@ class _Main(click.Group):
             if not _HELP.intersection(ctx.args):
                 config.check_environment()
             return super().invoke(ctx)
-        except config.SettingError as exc:
+        except OddflightsError as exc:
             raise CliError(str(exc)) from None
 
 
@@ -42,42 +59,25 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _register() -> None:
-    from oddflights.cli import bench, db, demo, receivers, settings, simulate
-
-    main.add_command(db.db)
-    from oddflights.cli import model as model_cli
-
-    main.add_command(model_cli.train)
-    main.add_command(model_cli.models)
-    main.add_command(receivers.receiver)
-    main.add_command(simulate.simulate)
-    main.add_command(demo.demo)
-    main.add_command(bench.bench)
-    main.add_command(settings.settings)
-    from oddflights.cli import ingest as ingest_cli
-    from oddflights.cli import positions as positions_cli
-
-    main.add_command(ingest_cli.ingest)
-    main.add_command(positions_cli.positions)
-    from oddflights.cli import flights as flights_cli
-
-    main.add_command(flights_cli.flights)
-    from oddflights.cli import scoring as scoring_cli
-
-    for command in (
-        scoring_cli.score,
-        scoring_cli.nightly,
-        scoring_cli.schedule,
-        scoring_cli.anomalies,
-        scoring_cli.explain,
-        scoring_cli.runs,
-    ):
-        main.add_command(command)
-    from oddflights.cli import web as web_cli
-
-    main.add_command(web_cli.serve)
-    main.add_command(web_cli.report)
-
-
-_register()
+for _command in (
+    db.db,
+    model.train,
+    model.models,
+    receivers.receiver,
+    simulate.simulate,
+    demo.demo,
+    bench.bench,
+    settings.settings,
+    ingest.ingest,
+    positions.positions,
+    flights.flights,
+    scoring.score,
+    scoring.nightly,
+    scoring.schedule,
+    scoring.anomalies,
+    scoring.explain,
+    scoring.runs,
+    web.serve,
+    web.report,
+):
+    main.add_command(_command)

@@ -1,4 +1,4 @@
-"""What every command shares: the database option, output formats, and clean errors."""
+"""What every command shares: the database option, days, output formats, and clean errors."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from oddflights import config
+from oddflights.days import days_between, parse_day
+from oddflights.db import open_db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,12 +26,47 @@ _DB = config.setting("db")
 
 
 class CliError(click.ClickException):
-    """A one-line error for the user, exit code 2 (bad input, not a crash)."""
+    """A one-line error for the user, exit code 2 (bad input, not a crash). Errors of the
+    core (OddflightsError) become one in the top command (oddflights.cli._Main), not here."""
 
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class DayParam(click.ParamType):
+    """A ``YYYY-MM-DD`` option, parsed by oddflights.days.parse_day (the web's parser too).
+
+    A bad day raises DayError, which the top command prints as one line naming the option:
+    ``Error: --day '20261130' is not a day (use YYYY-MM-DD)``, exit 2."""
+
+    name = "day"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        what = max(param.opts, key=len) if param is not None and param.opts else ""
+        return parse_day(str(value), what)
+
+
+DAY = DayParam()
+
+
+def day_range(day: date | None, first: date | None, last: date | None) -> list[date]:
+    """The days named by ``--day``, or by ``--from`` and ``--to`` (both included)."""
+    if day is not None:
+        if first is not None or last is not None:
+            raise CliError("give either --day or --from/--to, not both")
+        return [day]
+    if first is None or last is None:
+        raise CliError("give --day D, or both --from D and --to D")
+    if last < first:
+        raise CliError(f"--to {last} is before --from {first}")
+    return days_between(first, last)
 
 
 def db_option(func: F) -> F:
@@ -69,14 +109,9 @@ def format_option(*choices: str) -> Callable[[F], F]:
 
 
 def open_engine(db_url: str | None) -> Any:
-    """Open (and migrate) the database, turning failures into a clean CLI error."""
-    from oddflights.db import DatabaseError, open_db
-
-    url = config.get("db", db_url)
-    try:
-        return open_db(url)
-    except DatabaseError as exc:
-        raise CliError(str(exc)) from None
+    """Open (and migrate) the database of ``--db`` (or ``ODDFLIGHTS_DB``); DatabaseError
+    becomes the one-line error in the top command."""
+    return open_db(config.get("db", db_url))
 
 
 def _plain(value: Any) -> Any:
@@ -108,9 +143,6 @@ def emit_rows(
             writer.writerow({c: _plain(row.get(c)) for c in cols})
         click.echo(buf.getvalue(), nl=False)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
         table = Table(title=title)
         for c in cols:
             table.add_column(c)

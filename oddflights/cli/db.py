@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from oddflights import config
-from oddflights.cli.common import CliError, db_option
+from oddflights.cli.common import db_option
+from oddflights.db.engine import open_db
+from oddflights.db.engine import upgrade as migrate
 
 
 @click.group()
@@ -25,15 +27,9 @@ def upgrade(db_url: str | None) -> None:
 
     Example: oddflights db upgrade --db sqlite:///oddflights.db
     """
-    from oddflights.db.engine import DatabaseError, open_db
-    from oddflights.db.engine import upgrade as migrate
-
-    try:
-        # Opened without migrating so that the command can say what it changed.
-        engine = open_db(config.get("db", db_url), migrate=False)
-        before, after = migrate(engine)
-    except DatabaseError as exc:
-        raise CliError(str(exc)) from None
+    # Opened without migrating so that the command can say what it changed.
+    engine = open_db(config.get("db", db_url), migrate=False)
+    before, after = migrate(engine)
     if before == after:
         click.echo(f"Database is up to date (revision {after}).")
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from oddflights.cli.common import db_option, emit_rows, open_engine
+from oddflights.demo import run_demo
 
 
 @click.command()
@@ -29,8 +30,6 @@ def demo(workdir: Path, days: int, flights_per_day: int, seed: int, db_url: str 
 
     Example: oddflights demo --days 6 --flights-per-day 300
     """
-    from oddflights.demo import run_demo
-
     engine = open_engine(db_url)
     click.echo(f"oddflights demo: database {engine.url.render_as_string()}")
     result = run_demo(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from oddflights.cli.common import (
+    DAY,
     CliError,
+    day_range,
     db_option,
     emit_json,
     emit_rows,
@@ -17,6 +19,11 @@ from oddflights.cli.common import (
     open_engine,
     output_file_option,
 )
+from oddflights.db.flights import get_flight, list_flights
+from oddflights.db.receivers import get_receiver
+from oddflights.flights.build import build_flights
+from oddflights.flights.raster import RasterSettings, unpack
+from oddflights.flights.render import to_png
 
 _LIST_COLUMNS = (
     "flight_id",
@@ -33,41 +40,6 @@ _LIST_COLUMNS = (
     "min_dist_km",
     "lit_pixels",
 )
-_MAX_DAYS = 3660
-
-
-def parse_day(text: str, option: str) -> date:
-    """A YYYY-MM-DD day, or a CliError naming the option and the value."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r} is not a day (use YYYY-MM-DD)") from None
-
-
-def day_range(day: str | None, first: str | None, last: str | None) -> list[date]:
-    """The days named by --day, or by --from and --to (inclusive)."""
-    if day is not None:
-        if first is not None or last is not None:
-            raise CliError("give either --day or --from/--to, not both")
-        return [parse_day(day, "--day")]
-    if first is None or last is None:
-        raise CliError("give --day D, or both --from D and --to D")
-    start, end = parse_day(first, "--from"), parse_day(last, "--to")
-    if end < start:
-        raise CliError(f"--to {last} is before --from {first}")
-    n = (end - start).days + 1
-    if n > _MAX_DAYS:
-        raise CliError(f"--from {first} --to {last} spans {n} days (at most {_MAX_DAYS})")
-    return [start + timedelta(days=i) for i in range(n)]
-
-
-def _receiver(engine: Any, name: str) -> Any:
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
-
-    try:
-        return get_receiver(engine, name)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
 
 
 @click.group()
@@ -80,16 +52,16 @@ def flights() -> None:
 
 @flights.command("build")
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", default=None, metavar="YYYY-MM-DD", help="One day (receiver's zone).")
-@click.option("--from", "first", default=None, metavar="YYYY-MM-DD", help="First day.")
-@click.option("--to", "last", default=None, metavar="YYYY-MM-DD", help="Last day (inclusive).")
+@click.option("--day", type=DAY, default=None, help="One day (receiver's zone).")
+@click.option("--from", "first", type=DAY, default=None, help="First day.")
+@click.option("--to", "last", type=DAY, default=None, help="Last day (inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @db_option
 def build(
     receiver_name: str,
-    day: str | None,
-    first: str | None,
-    last: str | None,
+    day: date | None,
+    first: date | None,
+    last: date | None,
     as_json: bool,
     db_url: str | None,
 ) -> None:
@@ -98,15 +70,10 @@ def build(
 
     Example: oddflights flights build --receiver roof --from 2026-01-01 --to 2026-01-07 --json
     """
-    from oddflights.flights.build import build_flights
-
     days = day_range(day, first, last)
     engine = open_engine(db_url)
-    receiver = _receiver(engine, receiver_name)
-    try:
-        summary = build_flights(engine, receiver, days)
-    except ValueError as exc:  # e.g. raster settings that do not fit together
-        raise CliError(str(exc)) from None
+    receiver = get_receiver(engine, receiver_name)
+    summary = build_flights(engine, receiver, days)
     if as_json:
         emit_json(
             {
@@ -134,19 +101,18 @@ def _iso(value: Any) -> str:
 
 @flights.command("list")
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", required=True, metavar="YYYY-MM-DD", help="Day (receiver's zone).")
+@click.option("--day", type=DAY, required=True, help="Day (receiver's zone).")
 @format_option("table", "json", "csv")
 @db_option
-def list_(receiver_name: str, day: str, fmt: str, db_url: str | None) -> None:
+def list_(receiver_name: str, day: date, fmt: str, db_url: str | None) -> None:
     """List a receiver day's flights (times in UTC).
 
     Example: oddflights flights list --receiver roof --day 2026-01-15 --format json
     """
-    from oddflights.db.flights import list_flights
-
-    the_day = parse_day(day, "--day")
+    the_day = day
     engine = open_engine(db_url)
-    receiver = _receiver(engine, receiver_name)
+    receiver = get_receiver(engine, receiver_name)
+    assert receiver.id is not None  # read from the database
     df = list_flights(engine, receiver.id, the_day)
     rows: list[dict[str, Any]] = []
     for r in df.to_dict("records"):
@@ -186,15 +152,8 @@ def show(flight_id: int, output: Path, scale: int, db_url: str | None) -> None:
 
     Example: oddflights flights show 42 -o flight42.png --scale 8
     """
-    from oddflights.db.flights import FlightNotFound, get_flight
-    from oddflights.flights.raster import RasterSettings, unpack
-    from oddflights.flights.render import to_png
-
     engine = open_engine(db_url)
-    try:
-        flight = get_flight(engine, flight_id)
-    except FlightNotFound as exc:
-        raise CliError(str(exc)) from None
+    flight = get_flight(engine, flight_id)
     settings = RasterSettings.from_key(flight["raster_key"])
     try:
         output.write_bytes(to_png(unpack(flight["raster"], settings.size), scale=scale))

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from oddflights.cli.common import CliError, db_option, open_engine
+from oddflights.cli.common import DAY, CliError, db_option, open_engine
+from oddflights.db.receivers import get_receiver
+from oddflights.ingest.export import day_positions, write_table
 
 
 @click.group()
@@ -21,7 +23,7 @@ def positions() -> None:
 
 @positions.command("export")
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", required=True, help="Calendar day in the receiver's zone (YYYY-MM-DD).")
+@click.option("--day", type=DAY, required=True, help="Calendar day in the receiver's zone.")
 @click.option(
     "-o",
     "--output",
@@ -37,25 +39,16 @@ def positions() -> None:
     help="Output format [default: from the file's suffix, else csv].",
 )
 @db_option
-def export(receiver_name: str, day: str, output: str, fmt: str | None, db_url: str | None) -> None:
+def export(receiver_name: str, day: date, output: str, fmt: str | None, db_url: str | None) -> None:
     """Write a day of positions in the table format, which `oddflights ingest` reads back.
 
     Example: oddflights positions export --receiver roof --day 2026-01-15 -o day.parquet
     """
-    from oddflights.db.receivers import ReceiverNotFound, get_receiver
-    from oddflights.ingest.export import day_positions, write_table
-
-    try:
-        the_day = date.fromisoformat(day)
-    except ValueError:
-        raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
+    the_day = day
     if fmt is None:
         fmt = "parquet" if output.endswith((".parquet", ".pq")) else "csv"
     engine = open_engine(db_url)
-    try:
-        receiver = get_receiver(engine, receiver_name)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
+    receiver = get_receiver(engine, receiver_name)
     table = day_positions(engine, receiver, the_day)
     if output == "-":
         write_table(table, sys.stdout.buffer, fmt)

@@ -6,7 +6,14 @@ import click
 
 from oddflights import config
 from oddflights.cli.common import CliError, db_option, emit_rows, format_option, open_engine
-from oddflights.receivers import Receiver, ReceiverError
+from oddflights.db.receivers import (
+    add_receiver,
+    get_receiver,
+    list_receivers,
+    receiver_data_counts,
+    remove_receiver,
+)
+from oddflights.receivers import Receiver
 
 _COLUMNS = ("name", "lat", "lon", "range_km", "timezone")
 
@@ -43,14 +50,8 @@ def add(
 
     Example: oddflights receiver add roof --lat 52.37 --lon 4.89 --range-km 250
     """
-    from oddflights.db.receivers import add_receiver
-
-    try:
-        rec = Receiver(name, lat, lon, float(config.get("range_km", range_km)), timezone)
-        engine = open_engine(db_url)
-        stored = add_receiver(engine, rec)
-    except ReceiverError as exc:
-        raise CliError(str(exc)) from None
+    rec = Receiver(name, lat, lon, float(config.get("range_km", range_km)), timezone)
+    stored = add_receiver(open_engine(db_url), rec)
     click.echo(
         f"Added receiver {stored.name} at {stored.lat:.4f}, {stored.lon:.4f} "
         f"(range {stored.range_km:g} km, days in {stored.timezone})."
@@ -65,8 +66,6 @@ def list_(fmt: str, db_url: str | None) -> None:
 
     Example: oddflights receiver list --format json
     """
-    from oddflights.db.receivers import list_receivers
-
     rows = [{c: getattr(r, c) for c in _COLUMNS} for r in list_receivers(open_engine(db_url))]
     emit_rows(rows, fmt, _COLUMNS, title="Receivers")
 
@@ -80,26 +79,16 @@ def remove(name: str, yes: bool, db_url: str | None) -> None:
 
     Example: oddflights receiver remove roof --yes
     """
-    from oddflights.db.receivers import (
-        ReceiverNotFound,
-        get_receiver,
-        receiver_data_counts,
-        remove_receiver,
-    )
-
     engine = open_engine(db_url)
-    try:
-        rec = get_receiver(engine, name)
-        assert rec.id is not None
-        counts = receiver_data_counts(engine, rec.id)
-        if any(counts.values()) and not yes:
-            raise CliError(
-                f"receiver {name!r} holds {counts['positions']} positions and "
-                f"{counts['flights']} flights; pass --yes to delete them too"
-            )
-        removed = remove_receiver(engine, name)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
+    rec = get_receiver(engine, name)
+    assert rec.id is not None
+    counts = receiver_data_counts(engine, rec.id)
+    if any(counts.values()) and not yes:
+        raise CliError(
+            f"receiver {name!r} holds {counts['positions']} positions and "
+            f"{counts['flights']} flights; pass --yes to delete them too"
+        )
+    removed = remove_receiver(engine, name)
     click.echo(
         f"Removed receiver {name} ({removed['positions']} positions, {removed['flights']} flights)."
     )

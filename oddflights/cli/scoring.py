@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
-from oddflights import config
 from oddflights.cli.common import (
+    DAY,
     CliError,
+    day_range,
     db_option,
     emit_json,
     emit_rows,
@@ -20,11 +21,11 @@ from oddflights.cli.common import (
     open_engine,
     output_file_option,
 )
-from oddflights.db.flights import FlightNotFound, get_flight, list_flights
-from oddflights.db.receivers import ReceiverNotFound, get_receiver, list_receivers
-from oddflights.db.registry import ModelNotFound
+from oddflights.db.flights import get_flight, list_flights
+from oddflights.db.receivers import get_receiver, list_receivers
 from oddflights.db.runs import FAILED, OK, RUN_COLUMNS, finish_run, list_runs, start_run
 from oddflights.db.scores import ANOMALY_COLUMNS, query_anomalies, scoring_models
+from oddflights.errors import OddflightsError
 from oddflights.rows import anomaly_rows
 from oddflights.scheduler.nightly import (
     Interrupted,
@@ -32,25 +33,9 @@ from oddflights.scheduler.nightly import (
     settle_shown_runs,
     sigterm_unwinds,
 )
-from oddflights.scheduler.service import ScheduleError, cron_trigger, run_service
+from oddflights.scheduler.service import cron_trigger, run_service
 from oddflights.scoring.pictures import residual_png
-from oddflights.scoring.score import ScoringError, score_day
-
-
-def _day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
-
-
-def _receiver(engine: Any, name: str) -> Any:
-    try:
-        return get_receiver(engine, name)
-    except ReceiverNotFound as exc:
-        raise CliError(str(exc)) from None
+from oddflights.scoring.score import score_day
 
 
 def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
@@ -59,39 +44,26 @@ def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
     if name is None and not everyone:
         raise CliError("give --receiver NAME or --all")
     if name is not None:
-        return [_receiver(engine, name)]
+        return [get_receiver(engine, name)]
     found = list_receivers(engine)
     if not found:
         raise CliError("no receivers in the database (add one with `oddflights receiver add`)")
     return found
 
 
-def _day_range(day: str | None, frm: str | None, to: str | None) -> list[date]:
-    d, f, t = _day(day, "--day"), _day(frm, "--from"), _day(to, "--to")
-    if d is not None:
-        if f is not None or t is not None:
-            raise CliError("give --day D or --from D --to D, not both")
-        return [d]
-    if f is None or t is None:
-        raise CliError("give --day D, or both --from D and --to D")
-    if t < f:
-        raise CliError(f"--from {f} is after --to {t}")
-    return [f + timedelta(days=i) for i in range((t - f).days + 1)]
-
-
 @click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", default=None, help="The day to score (YYYY-MM-DD, receiver's zone).")
-@click.option("--from", "frm", default=None, help="First day of a range.")
-@click.option("--to", default=None, help="Last day of a range.")
+@click.option("--day", type=DAY, default=None, help="The day to score (receiver's zone).")
+@click.option("--from", "frm", type=DAY, default=None, help="First day of a range.")
+@click.option("--to", type=DAY, default=None, help="Last day of a range.")
 @click.option("--model", "model_id", type=int, default=None, help="Score with this model id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @db_option
 def score(
     receiver_name: str,
-    day: str | None,
-    frm: str | None,
-    to: str | None,
+    day: date | None,
+    frm: date | None,
+    to: date | None,
     model_id: int | None,
     as_json: bool,
     db_url: str | None,
@@ -105,19 +77,21 @@ def score(
 
     Example: oddflights score --receiver home --day 2026-05-04
     """
-    days = _day_range(day, frm, to)
+    days = day_range(day, frm, to)
     engine = open_engine(db_url)
-    rec = _receiver(engine, receiver_name)
+    rec = get_receiver(engine, receiver_name)
     summaries = []
     for d in days:
         run_id = start_run(engine, "score", rec.id, d)
         try:
             s = score_day(engine, rec, d, model_id)
-        except (ScoringError, ModelNotFound) as exc:
-            finish_run(engine, run_id, FAILED, error=str(exc))
-            raise CliError(str(exc)) from None
         except Exception as exc:
-            finish_run(engine, run_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+            # Recorded in `oddflights runs`, then raised: the top command prints an
+            # OddflightsError as one line; anything else is a bug and keeps its traceback.
+            known = isinstance(exc, OddflightsError)
+            finish_run(
+                engine, run_id, FAILED, error=str(exc) if known else f"{type(exc).__name__}: {exc}"
+            )
             raise
         finish_run(
             engine,
@@ -153,11 +127,11 @@ def score(
 @click.command()
 @click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
 @click.option("--all", "everyone", is_flag=True, help="Every receiver.")
-@click.option("--day", default=None, help="Only this day (YYYY-MM-DD), done or not.")
+@click.option("--day", type=DAY, default=None, help="Only this day, done or not.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @db_option
 def nightly(
-    receiver_name: str | None, everyone: bool, day: str | None, as_json: bool, db_url: str | None
+    receiver_name: str | None, everyone: bool, day: date | None, as_json: bool, db_url: str | None
 ) -> None:
     """Run the nightly job once: build, train when due, score every day not yet done.
 
@@ -170,12 +144,11 @@ def nightly(
 
     Example: oddflights nightly --all
     """
-    d = _day(day, "--day")
     engine = open_engine(db_url)
     receivers = _receivers(engine, receiver_name, everyone)
     try:
         with sigterm_unwinds():
-            report = run_nightly(engine, receivers, d)
+            report = run_nightly(engine, receivers, day)
     except (Interrupted, KeyboardInterrupt) as exc:
         name, code = (str(exc), 143) if isinstance(exc, Interrupted) else ("SIGINT", 130)
         click.echo(
@@ -214,21 +187,16 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
     if everyone == (receiver_name is not None):
         raise CliError("give --receiver NAME or --all (one of them)")
     engine = open_engine(db_url)
-    names = None if everyone else [_receiver(engine, str(receiver_name)).name]
+    names = None if everyone else [get_receiver(engine, str(receiver_name)).name]
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
-    try:
-        cron_trigger()
-    except ScheduleError as exc:
-        raise CliError(str(exc)) from None
-    except config.SettingError as exc:
-        raise CliError(str(exc)) from None
+    cron_trigger()  # a bad schedule stops here, before the service starts
     run_service(url, names, on_event=lambda line: click.echo(line))
 
 
 @click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", required=True, help="The day (YYYY-MM-DD, receiver's zone).")
+@click.option("--day", type=DAY, required=True, help="The day (receiver's zone).")
 @click.option("--all", "include_all", is_flag=True, help="Every scored flight, not just flagged.")
 @click.option("--top", type=click.IntRange(min=1), default=None, help="At most N flights.")
 @click.option("--model", "model_id", type=int, default=None, help="Scores of this model.")
@@ -236,7 +204,7 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
 @db_option
 def anomalies(
     receiver_name: str,
-    day: str,
+    day: date,
     include_all: bool,
     top: int | None,
     model_id: int | None,
@@ -252,10 +220,10 @@ def anomalies(
 
     Example: oddflights anomalies --receiver home --day 2026-05-04 --top 10
     """
-    d = _day(day, "--day")
-    assert d is not None
+    d = day
     engine = open_engine(db_url)
-    rec = _receiver(engine, receiver_name)
+    rec = get_receiver(engine, receiver_name)
+    assert rec.id is not None  # read from the database
     models = scoring_models(engine, rec.id, d)
     if not models:
         if list_flights(engine, rec.id, d).empty:
@@ -299,19 +267,13 @@ def explain(
     Example: oddflights explain 1234 -o flight-1234.png
     """
     engine = open_engine(db_url)
-    try:
-        flight = get_flight(engine, flight_id)
-    except FlightNotFound as exc:
-        raise CliError(str(exc)) from None
+    flight = get_flight(engine, flight_id)
     models = scoring_models(engine, flight["receiver_id"], flight["day"])
     if model_id is None:
         if not models:
             raise CliError(f"flight {flight_id} has not been scored (pass --model ID)")
         model_id = models[0]
-    try:
-        png = residual_png(engine, flight_id, model_id, scale)
-    except (ModelNotFound, ScoringError) as exc:
-        raise CliError(str(exc)) from None
+    png = residual_png(engine, flight_id, model_id, scale)
     try:
         output.write_bytes(png)
     except OSError as exc:
@@ -347,7 +309,7 @@ def runs(receiver_name: str | None, limit: int, fmt: str, db_url: str | None) ->
     Example: oddflights runs --receiver home --format json
     """
     engine = open_engine(db_url)
-    rid = _receiver(engine, receiver_name).id if receiver_name is not None else None
+    rid = get_receiver(engine, receiver_name).id if receiver_name is not None else None
     df = settle_shown_runs(engine, list_runs(engine, rid, limit))
     rows: list[dict[str, Any]] = []
     for r in df.to_dict("records"):

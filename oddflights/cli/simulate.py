@@ -9,17 +9,16 @@ from pathlib import Path
 import click
 
 from oddflights import config
-from oddflights.cli.common import CliError, emit_json
+from oddflights.cli.common import DAY, CliError, emit_json
+from oddflights.simulate import SimConfig, write_simulation
+from oddflights.simulate import simulate as run
 
 
-def _parse_day(text: str | None, days: int) -> dt.date:
-    if text is None:
+def _start_day(day: dt.date | None, days: int) -> dt.date:
+    if day is None:
         # The N days that end yesterday (UTC): a receiver's most recent complete days.
         return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--start-day must be a date like 2024-05-01, not {text!r}") from None
+    return day
 
 
 @click.command()
@@ -40,8 +39,8 @@ def _parse_day(text: str | None, days: int) -> dt.date:
 )
 @click.option(
     "--start-day",
+    type=DAY,
     default=None,
-    metavar="YYYY-MM-DD",
     help="First day [default: N days ending yesterday].",
 )
 @click.option(
@@ -70,7 +69,7 @@ def simulate(
     lon: float,
     range_km: float | None,
     timezone: str,
-    start_day: str | None,
+    start_day: dt.date | None,
     fmt: str,
     faults: bool,
     day_variation: bool,
@@ -85,16 +84,13 @@ def simulate(
 
     Example: oddflights simulate ./sim --days 3 --flights-per-day 200
     """
-    from oddflights.simulate import SimConfig, SimulationError, write_simulation
-    from oddflights.simulate import simulate as run
-
     try:
         cfg = SimConfig(
             lat=lat,
             lon=lon,
             days=days,
             flights_per_day=flights_per_day,
-            start_day=_parse_day(start_day, max(days, 1)),
+            start_day=_start_day(start_day, max(days, 1)),
             range_km=float(config.get("range_km", range_km)),
             timezone=timezone,
             seed=seed,
@@ -104,8 +100,6 @@ def simulate(
         )
         sim = run(cfg)
         paths = write_simulation(sim, outdir, fmt)
-    except SimulationError as exc:
-        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot write to {outdir}: {exc.strerror or exc}") from None
 

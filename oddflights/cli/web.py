@@ -7,23 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from oddflights import config
-from oddflights.cli.common import CliError, db_option, output_file_option
+from oddflights.cli.common import DAY, CliError, db_option, output_file_option
+from oddflights.db.web_queries import open_readonly
+from oddflights.web.app import create_app
+from oddflights.web.report import write_day_report
 
 
 def _open_readonly(db_url: str | None) -> tuple[Any, str]:
     """The read-only engine and the URL to show (password hidden)."""
-    import sqlalchemy as sa
-
-    from oddflights.db import DatabaseError
-    from oddflights.db.web_queries import open_readonly
-
-    try:
-        url = str(config.get("db", db_url))
-        engine = open_readonly(url)
-    except DatabaseError as exc:
-        raise CliError(str(exc)) from None
+    url = str(config.get("db", db_url))
+    engine = open_readonly(url)
     return engine, sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
@@ -43,9 +39,7 @@ def serve(host: str, port: int, db_url: str | None) -> None:
 
     Example: oddflights serve --port 8000
     """
-    import uvicorn
-
-    from oddflights.web.app import create_app
+    import uvicorn  # lazy: the server and its event loop are for `serve` alone
 
     engine, shown = _open_readonly(db_url)
     app = create_app(engine)
@@ -58,10 +52,10 @@ def serve(host: str, port: int, db_url: str | None) -> None:
 
 @click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
-@click.option("--day", required=True, metavar="YYYY-MM-DD", help="Day (receiver's zone).")
+@click.option("--day", type=DAY, required=True, help="Day (receiver's zone).")
 @output_file_option("HTML")
 @db_option
-def report(receiver_name: str, day: str, output: Path, db_url: str | None) -> None:
+def report(receiver_name: str, day: date, output: Path, db_url: str | None) -> None:
     """Write one self-contained HTML file of a day's odd flights (pictures embedded).
 
     Nothing in the file links outside it: mail it or archive it. The nightly run writes one
@@ -69,18 +63,9 @@ def report(receiver_name: str, day: str, output: Path, db_url: str | None) -> No
 
     Example: oddflights report --receiver home --day 2026-05-04 -o home-2026-05-04.html
     """
-    from oddflights.web.report import write_day_report
-    from oddflights.web.site import NotFound
-
-    try:
-        the_day = date.fromisoformat(day)
-    except ValueError:
-        raise CliError(f"--day {day!r} is not a date (use YYYY-MM-DD)") from None
     engine, _ = _open_readonly(db_url)
     try:
-        path = write_day_report(engine, receiver_name, the_day, output)
-    except NotFound as exc:
-        raise CliError(str(exc)) from None
+        path = write_day_report(engine, receiver_name, day, output)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     finally:

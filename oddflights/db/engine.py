@@ -14,12 +14,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from oddflights.errors import OddflightsError
+
 _log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(OddflightsError, RuntimeError):
     """The database cannot be opened or migrated (the message says which and why)."""
+
+    http_status = 503  # on the web: the server's database, not the request, is at fault
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -8,10 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.db.models import FlightRow, ModelRow, PositionRow, ReceiverRow, RunRow, ScoreRow
+from oddflights.errors import NotFoundError
 from oddflights.receivers import Receiver, ReceiverError
 
 
-class ReceiverNotFound(LookupError):
+class ReceiverNotFound(NotFoundError):
     """No receiver of that name."""
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from oddflights.errors import InvalidConfig
+
 EARTH_RADIUS_KM = 6371.0
 _KEY = re.compile(r"^(\d+)px/(\d+)w/([0-9.]+)km$")
 
@@ -33,11 +35,11 @@ class RasterSettings:
 
     def __post_init__(self) -> None:
         if not 4 <= self.size <= 1024:
-            raise ValueError(f"raster size {self.size} is outside 4..1024")
+            raise InvalidConfig(f"raster size {self.size} is outside 4..1024")
         if not 1 <= self.line_width <= self.size // 2:
-            raise ValueError(f"line width {self.line_width} is outside 1..{self.size // 2}")
+            raise InvalidConfig(f"line width {self.line_width} is outside 1..{self.size // 2}")
         if not self.range_km > 0:
-            raise ValueError(f"range {self.range_km} km must be positive")
+            raise InvalidConfig(f"range {self.range_km} km must be positive")
 
     @property
     def key(self) -> str:
@@ -49,7 +51,7 @@ class RasterSettings:
         """The settings a key was made from (ValueError names a malformed key)."""
         m = _KEY.match(key)
         if m is None:
-            raise ValueError(f"not a raster key: {key!r}")
+            raise InvalidConfig(f"not a raster key: {key!r}")
         return cls(int(m[1]), int(m[2]), float(m[3]))
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
+from oddflights.errors import OddflightsError
 from oddflights.ingest.sbs import parse_sbs
 from oddflights.ingest.table import PARQUET_MAGIC, _names, is_opensky, parse_opensky, parse_table
 from oddflights.ingest.types import ParsedChunk, ParseOptions, Parser
@@ -17,11 +18,15 @@ from oddflights.ingest.types import ParsedChunk, ParseOptions, Parser
 GZIP_MAGIC = b"\x1f\x8b"
 SBS_TYPES = (b"MSG,", b"SEL,", b"ID,", b"AIR,", b"STA,", b"CLK,")
 RAW_FRAME_COLUMNS = ("rawmsg", "frame", "hex")
-# Mode S parsers live in oddflights.ingest.modes, loaded only when asked for.
-MODES_PARSERS = {"raw": "parse_raw", "beast": "parse_beast", "avr": "parse_avr"}
+# Mode S readers (module, parser), loaded only when asked for: they bring in rs1090.
+MODES_PARSERS = {
+    "raw": ("oddflights.ingest.raw", "parse_raw"),
+    "beast": ("oddflights.ingest.beast", "parse_beast"),
+    "avr": ("oddflights.ingest.avr", "parse_avr"),
+}
 
 
-class FormatError(ValueError):
+class FormatError(OddflightsError, ValueError):
     """An input's format is unknown, unavailable or cannot be told (the message says which)."""
 
 
@@ -36,8 +41,8 @@ def get_parser(fmt: str) -> Parser:
     if fmt not in MODES_PARSERS:
         raise FormatError(f"unknown format {fmt!r} (known: {', '.join(FORMAT_NAMES)})")
     try:
-        module = importlib.import_module("oddflights.ingest.modes")
-        parser: Parser = getattr(module, MODES_PARSERS[fmt])
+        module_name, name = MODES_PARSERS[fmt]
+        parser: Parser = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError):
         raise FormatError(f"format {fmt} is not available in this version") from None
     PARSERS[fmt] = parser

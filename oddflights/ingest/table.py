@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from oddflights.columns import POSITION_COLUMNS, TABLE_COLUMNS
+from oddflights.errors import OddflightsError
 from oddflights.ingest.blocks import (
     BYTES_PER_LINE,
     MAX_LINE_BYTES,
@@ -62,7 +63,7 @@ OPENSKY_REQUIRED = ("time", "icao24", "lat", "lon")
 _NUMERIC = ("lat", "lon", "altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm")
 
 
-class TableFormatError(ValueError):
+class TableFormatError(OddflightsError, ValueError):
     """A table file lacks the columns its format needs (the message names them)."""
 
 

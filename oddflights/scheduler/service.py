@@ -19,11 +19,25 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_STARTED,
+)
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
 from oddflights import config
+from oddflights.db import open_db
+from oddflights.db.engine import create_engine
+from oddflights.db.receivers import get_receiver, list_receivers
+from oddflights.scheduler.nightly import run_nightly
 
 _log = logging.getLogger(__name__)
 
@@ -53,10 +67,6 @@ class JobResult:
 def nightly_job(receiver_names: list[str] | None = None) -> JobResult:
     """The scheduled job: one nightly run over the named receivers (all when None), on the
     service's database. Module-level and plain-argument, as the job store requires."""
-    from oddflights.db import open_db
-    from oddflights.db.receivers import get_receiver, list_receivers
-    from oddflights.scheduler.nightly import run_nightly
-
     engine = open_db(config.get("db", _service_db_url))
     try:
         if receiver_names is None:
@@ -70,10 +80,8 @@ def nightly_job(receiver_names: list[str] | None = None) -> JobResult:
     return JobResult(report.ok, "; ".join(parts) or "no receivers")
 
 
-def cron_trigger(expression: str | None = None, zone: str | None = None) -> Any:
+def cron_trigger(expression: str | None = None, zone: str | None = None) -> CronTrigger:
     """The CronTrigger of the schedule settings (ScheduleError names a bad value)."""
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
         expr = str(config.get("schedule", expression))
         tz_name = str(config.get("schedule_tz", zone))
@@ -97,8 +105,6 @@ def install_job(
     ``replace_existing`` alone would overwrite a stored run time that was missed while the
     service was down with the next future one, losing the run; so a stored next run time in
     the past is carried over, and the scheduler then runs it at once if within the grace."""
-    from datetime import UTC
-
     existing = scheduler.get_job(JOB_ID)
     keep: dict[str, Any] = {}
     if (
@@ -131,11 +137,6 @@ def build_scheduler(
 ) -> Any:
     """A BlockingScheduler with its job store in the database at ``db_url``; the nightly job
     is installed (see ``install_job``) as it starts, then ``on_started(job)`` is called."""
-    from apscheduler.events import EVENT_SCHEDULER_STARTED
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from oddflights.db.engine import create_engine
 
     global _service_db_url
     _service_db_url = db_url
@@ -165,8 +166,6 @@ def run_service(
 ) -> None:
     """Run the scheduler until SIGTERM or SIGINT, then shut down cleanly (waiting for a
     running job to finish). ``on_event`` receives one line per start, run and stop."""
-    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
-
     say = on_event or (lambda line: _log.info("%s", line))
     scheduler = build_scheduler(
         db_url,

@@ -15,68 +15,42 @@ import numpy as np
 import pandas as pd
 
 from oddflights.columns import POSITION_COLUMNS
+from oddflights.mode_s import (
+    BEAST_CLOCK_HZ,
+    CALLSIGN_CHARS,
+    CALLSIGN_CODE,
+    CPR_BITS,
+    NZ,
+    callsign_char_bits,
+    cpr_nl,
+    crc24,
+    hex_chars,
+    me_put,
+)
 
-CRC24_POLY = 0xFFF409
-BEAST_CLOCK_HZ = 12_000_000
 # Frames that go with a position come this long before it, so that a decoder which joins the
 # latest velocity and callsign finds them (and Beast/AVR counters keep a strict order).
 _SIDE_FRAME_LEAD_S = (0.002, 0.001)
-_CALLSIGN_CHARS = "#ABCDEFGHIJKLMNOPQRSTUVWXYZ##### ###############0123456789######"
-_CHAR_CODE = {c: i for i, c in enumerate(_CALLSIGN_CHARS) if c != "#"}
-_NZ = 15
-
-
-def _crc_table() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint32)
-    for byte in range(256):
-        crc = byte << 16
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC24_POLY) if crc & 0x800000 else (crc << 1)
-        table[byte] = crc & 0xFFFFFF
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc24(data: np.ndarray) -> np.ndarray:
-    """The Mode S CRC-24 remainder of each row of ``data`` (uint8, shape (n, k)): the parity
-    to append to a frame's first k bytes, or 0 for a whole frame that passes the check."""
-    crc = np.zeros(data.shape[0], dtype=np.uint32)
-    for col in range(data.shape[1]):
-        idx = ((crc >> 16) ^ data[:, col].astype(np.uint32)) & 0xFF
-        crc = CRC_TABLE[idx] ^ ((crc << 8) & 0xFFFFFF)
-    return crc
-
-
-def cpr_nl(lat: np.ndarray) -> np.ndarray:
-    """The number of CPR longitude zones at each latitude (NL function, 1..59)."""
-    lat = np.abs(np.asarray(lat, dtype=np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = 1.0 - np.cos(np.pi / (2 * _NZ))
-        b = np.cos(np.radians(lat)) ** 2
-        nl = np.floor(2 * np.pi / np.arccos(1.0 - a / b))
-    nl = np.where(lat == 0, 59, nl)
-    nl = np.where(lat == 87, 2, nl)
-    nl = np.where(lat > 87, 1, nl)
-    return np.nan_to_num(nl, nan=1).astype(np.int64)
+_SPACE = CALLSIGN_CODE[" "]
 
 
 def cpr_encode_airborne(
     lat: np.ndarray, lon: np.ndarray, odd: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """17-bit airborne CPR (lat_cpr, lon_cpr) of each position, even or odd format."""
+    """17-bit airborne CPR (lat_cpr, lon_cpr) of each position, even or odd format
+    (DO-260B A.1.7.3, encoding with Nb = 17)."""
     i = odd.astype(np.int64)
-    dlat = 360.0 / (4 * _NZ - i)
-    yz = np.floor(2**17 * np.mod(lat, dlat) / dlat + 0.5)
-    rlat = dlat * (yz / 2**17 + np.floor(lat / dlat))
+    dlat = 360.0 / (4 * NZ - i)
+    yz = np.floor(2**CPR_BITS * np.mod(lat, dlat) / dlat + 0.5)
+    rlat = dlat * (yz / 2**CPR_BITS + np.floor(lat / dlat))
     dlon = 360.0 / np.maximum(cpr_nl(rlat) - i, 1)
-    xz = np.floor(2**17 * np.mod(lon, dlon) / dlon + 0.5)
-    return yz.astype(np.int64) % 2**17, xz.astype(np.int64) % 2**17
+    xz = np.floor(2**CPR_BITS * np.mod(lon, dlon) / dlon + 0.5)
+    return yz.astype(np.int64) % 2**CPR_BITS, xz.astype(np.int64) % 2**CPR_BITS
 
 
 def _altitude_code(alt_ft: np.ndarray) -> np.ndarray:
-    """12-bit altitude field with Q=1 (25 ft steps, -1,000..50,175 ft); 0 = unknown."""
+    """12-bit altitude field (ME bits 9-20) with the Q bit (its 8th bit, ME bit 16) set: 25 ft
+    steps, -1,000..50,175 ft; 0 = unknown."""
     n = np.round((np.clip(alt_ft, -1000, 50175) + 1000) / 25)
     n = np.nan_to_num(n, nan=0).astype(np.int64)
     code = ((n >> 4) << 5) | (1 << 4) | (n & 0xF)
@@ -87,25 +61,32 @@ def _frames(icao: np.ndarray, me: np.ndarray) -> np.ndarray:
     """Whole DF17 frames (uint8, shape (n, 14)) from 24-bit addresses and 56-bit ME fields."""
     n = len(icao)
     out = np.zeros((n, 14), dtype=np.uint8)
-    out[:, 0] = 0x8D  # DF17, CA 5
-    for k in range(3):
+    out[:, 0] = 0x8D  # message bits 1-5 DF 17, bits 6-8 CA 5
+    for k in range(3):  # message bits 9-32: the ICAO address
         out[:, 1 + k] = (icao >> (16 - 8 * k)) & 0xFF
     me = me.astype(np.uint64)
-    for k in range(7):
+    for k in range(7):  # message bits 33-88: the ME
         out[:, 4 + k] = ((me >> np.uint64(48 - 8 * k)) & np.uint64(0xFF)).astype(np.uint8)
     parity = crc24(out[:, :11])
-    for k in range(3):
+    for k in range(3):  # message bits 89-112: the parity
         out[:, 11 + k] = (parity >> (16 - 8 * k)) & 0xFF
     return out
 
 
 def _position_me(pos: pd.DataFrame, odd: np.ndarray) -> np.ndarray:
+    """Airborne position ME (TC 9-18, DO-260B 2.2.3.2.3)."""
     lat_cpr, lon_cpr = cpr_encode_airborne(
         pos["lat"].to_numpy(np.float64), pos["lon"].to_numpy(np.float64), odd
     )
     alt = _altitude_code(pos["altitude_ft"].to_numpy(np.float64))
     tc = 11  # barometric altitude, NUCp 7
-    return (tc << 51) | (alt << 36) | (odd.astype(np.int64) << 34) | (lat_cpr << 17) | lon_cpr
+    return (
+        me_put(tc, 1, 5)
+        | me_put(alt, 9, 20)
+        | me_put(odd.astype(np.int64), 22, 22)  # F: CPR format, 1 = odd
+        | me_put(lat_cpr, 23, 39)
+        | me_put(lon_cpr, 40, 56)
+    )
 
 
 def _velocity_me(pos: pd.DataFrame) -> np.ndarray:
@@ -128,27 +109,30 @@ def _velocity_me(pos: pd.DataFrame) -> np.ndarray:
         vr_known, np.clip(np.round(np.abs(np.nan_to_num(vr)) / 64) + 1, 1, 511), 0
     ).astype(np.int64)
     nuc = 1
+    # Airborne velocity, subtype 1 (ground speed, subsonic): DO-260B 2.2.3.2.6.1.
     return (
-        (19 << 51)
-        | (1 << 48)
-        | (nuc << 43)
-        | (dew << 42)
-        | (vew << 32)
-        | (dns << 31)
-        | (vns << 21)
-        | (0 << 20)  # vertical rate source: barometric
-        | (svr << 19)
-        | (vrv << 10)
+        me_put(19, 1, 5)  # TC
+        | me_put(1, 6, 8)  # subtype
+        | me_put(nuc, 11, 13)  # NUCr
+        | me_put(dew, 14, 14)  # east-west direction, 1 = west
+        | me_put(vew, 15, 24)  # east-west velocity + 1 (0 = unknown), kt
+        | me_put(dns, 25, 25)  # north-south direction, 1 = south
+        | me_put(vns, 26, 35)  # north-south velocity + 1, kt
+        | me_put(0, 36, 36)  # vertical rate source: barometric
+        | me_put(svr, 37, 37)  # vertical rate sign, 1 = down
+        | me_put(vrv, 38, 46)  # vertical rate / 64 ft/min + 1 (0 = unknown)
     )
 
 
 def _ident_me(callsigns: pd.Series) -> np.ndarray:
+    """Identification ME (TC 4, DO-260B 2.2.3.2.5): eight six-bit characters, unknown ones
+    sent as spaces."""
     out = np.zeros(len(callsigns), dtype=np.int64)
     for k, cs in enumerate(callsigns.to_numpy()):
-        text = (str(cs).upper() if isinstance(cs, str) else "")[:8].ljust(8)
-        value = 4 << 51
-        for j, ch in enumerate(text):
-            value |= _CHAR_CODE.get(ch, 32) << (42 - 6 * j)
+        text = (str(cs).upper() if isinstance(cs, str) else "")[:CALLSIGN_CHARS]
+        value = int(me_put(4, 1, 5))
+        for j, ch in enumerate(text.ljust(CALLSIGN_CHARS)):
+            value |= int(me_put(CALLSIGN_CODE.get(ch, _SPACE), *callsign_char_bits(j)))
         out[k] = value
     return out
 
@@ -182,17 +166,6 @@ def encode_positions(positions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     all_frames = np.concatenate([p[1] for p in parts])
     order = np.argsort(all_ts, kind="stable")
     return all_ts[order], all_frames[order]
-
-
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
-def hex_chars(data: np.ndarray) -> np.ndarray:
-    """Lower-case hex digits of each row of ``data`` (uint8 (n, k)) as uint8 (n, 2k)."""
-    out = np.empty((data.shape[0], 2 * data.shape[1]), dtype=np.uint8)
-    out[:, 0::2] = _HEX[data >> 4]
-    out[:, 1::2] = _HEX[data & 0x0F]
-    return out
 
 
 def _counter_bytes(ticks: np.ndarray, width: int = 6) -> np.ndarray:

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from oddflights.columns import POSITION_COLUMNS
+from oddflights.errors import OddflightsError
 from oddflights.simulate import anomalies, days, normal, rare, schedule
 from oddflights.simulate.days import DayOverride, DayPlan
 from oddflights.simulate.path import Plan
@@ -27,7 +28,7 @@ OVERFLIGHT_SHARE = 0.45
 MIN_POINTS = 20
 
 
-class SimulationError(ValueError):
+class SimulationError(OddflightsError, ValueError):
     """A simulation setting is out of range."""
 
 

@@ -1,8 +1,9 @@
 """The read-only web app (Starlette + Jinja2): receivers, days, a day's odd flights with their
 pictures, a flight's track, and JSON endpoints that mirror the CLI's JSON.
 
-Bad addresses and values give plain 400/404 pages (JSON under /api/); anything unexpected is
-logged and answered with a plain 500 page, never a traceback. Every link is relative and every
+Bad addresses and values give plain 400/404 pages (JSON under /api/): every OddflightsError
+becomes the page of its ``http_status`` in one handler. Anything unexpected is logged and
+answered with a plain 500 page, never a traceback. Every link is relative and every
 asset is served from here: the page works with no Internet connection.
 """
 
@@ -24,9 +25,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oddflights.db.registry import ModelNotFound
-from oddflights.scoring.score import ScoringError
-from oddflights.web.site import BadRequest, NotFound, Site, parse_day, parse_int
+from oddflights.days import parse_day
+from oddflights.db.engine import current_revision
+from oddflights.errors import OddflightsError
+from oddflights.rows import receiver_row
+from oddflights.web.site import BadRequest, NotFound, Site, parse_int
 
 _log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -125,11 +128,8 @@ def create_app(engine: Engine) -> Starlette:
             model_id = int(scores[0]["model_id"])
         else:
             site.flight(flight_id)
-        try:
-            png = site.pictures.residual_png(flight_id, model_id, scale)
-        except (ModelNotFound, ScoringError) as exc:
-            # ScoringError: the model has no usable detector (it must be retrained).
-            raise NotFound(str(exc)) from None
+        # No such model, or one without a usable detector (ScoringError: retrain it): a 404.
+        png = site.pictures.residual_png(flight_id, model_id, scale)
         return Response(
             png, media_type="image/png", headers={"cache-control": "public, max-age=86400"}
         )
@@ -137,8 +137,6 @@ def create_app(engine: Engine) -> Starlette:
     # JSON
 
     def api_receivers(request: Request) -> Response:
-        from oddflights.rows import receiver_row
-
         return JSONResponse([receiver_row(r) for r in site.receivers()])
 
     def api_days(request: Request) -> Response:
@@ -160,8 +158,6 @@ def create_app(engine: Engine) -> Starlette:
         return JSONResponse(site.flight_json(_flight_id(request)))
 
     def healthz(request: Request) -> Response:
-        from oddflights.db.engine import current_revision
-
         return JSONResponse({"status": "ok", "schema": current_revision(engine)})
 
     # Errors
@@ -171,11 +167,10 @@ def create_app(engine: Engine) -> Starlette:
             return JSONResponse({"error": message, "status": status}, status_code=status)
         return page(request, "error.html", status=status, code=status, message=message)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(request, 404, str(exc))
-
-    async def bad_request(request: Request, exc: Exception) -> Response:
-        return _error(request, 400, str(exc))
+    async def oddflights_error(request: Request, exc: Exception) -> Response:
+        # The one place the web turns the core's errors into pages (the CLI's is cli._Main).
+        assert isinstance(exc, OddflightsError)
+        return _error(request, exc.http_status, str(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -206,8 +201,7 @@ def create_app(engine: Engine) -> Starlette:
     app = Starlette(
         routes=routes,
         exception_handlers={
-            NotFound: not_found,
-            BadRequest: bad_request,
+            OddflightsError: oddflights_error,
             HTTPException: http_error,
             SQLAlchemyError: database_error,
             Exception: server_error,

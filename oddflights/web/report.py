@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 
 from oddflights import __version__, config
 from oddflights.receivers import Receiver
+from oddflights.web.app import templates
+from oddflights.web.site import Site
 
 _STATIC = Path(__file__).with_name("static")
 # Past this many flagged flights (an odd day indeed) the rest are listed without pictures,
@@ -30,11 +32,9 @@ def _data_uri(png: bytes) -> str:
 
 
 def render_day_report(engine: Engine, receiver: Receiver | str, day: date) -> str:
-    """The report's HTML. NotFound (oddflights.web.site) when the receiver is unknown or
-    has no flights that day; an unscored day gives a report that says so."""
-    from oddflights.web.app import templates
-    from oddflights.web.site import Site
-
+    """The report's HTML. ReceiverNotFound when the receiver is unknown, NotFound
+    (oddflights.web.site) when it has no flights that day; an unscored day gives a report
+    that says so."""
     site = Site(engine)
     rec = site.receiver(receiver) if isinstance(receiver, str) else receiver
     data = site.day_page(rec, day)

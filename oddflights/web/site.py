@@ -1,7 +1,8 @@
 """What each page shows, as plain data: the web app renders it, the report embeds it.
 
-Lookups that fail raise NotFound (a missing receiver, day, flight or model) or BadRequest (a
-malformed value); the app turns them into 404 and 400 pages.
+Lookups that fail raise NotFound (a missing day or model; the database layer's
+ReceiverNotFound and FlightNotFound pass through) or BadRequest (a malformed value): all
+OddflightsErrors, which the app turns into 404 and 400 pages in one handler.
 """
 
 from __future__ import annotations
@@ -18,33 +19,31 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights import rows
+from oddflights.db.flights import get_flight, list_flights, read_flight_track
+from oddflights.db.receivers import get_receiver, list_receivers
+from oddflights.db.registry import ModelNotFound, get_model
+from oddflights.db.scores import query_anomalies, scoring_models
+from oddflights.db.web_queries import day_summaries, flight_scores, receiver_day_counts
+from oddflights.errors import NotFoundError, OddflightsError
+from oddflights.flights.raster import project
+from oddflights.flights.segment import seconds
 from oddflights.receivers import Receiver
+from oddflights.scoring.airports import day_airports, training_airports
 from oddflights.web.pictures import PictureMaker
 from oddflights.web.svg import altitude_svg, track_svg
 
 
-class NotFound(LookupError):
+class NotFound(NotFoundError):
     """Nothing at that address (the message names what is missing)."""
 
 
-class BadRequest(ValueError):
+class BadRequest(OddflightsError, ValueError):
     """A malformed value in the address (the message names it)."""
 
 
-# date.fromisoformat also takes 20261130 and 2026-W48-1, and int() takes " 7", "+7", "7_0"
-# and other scripts' digits: an address has one spelling of each value.
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# int() takes " 7", "+7", "7_0" and other scripts' digits: an address has one spelling of a
+# number (and of a day: oddflights.days.parse_day).
 _WHOLE = re.compile(r"[0-9]+")
-
-
-def parse_day(text: str) -> date:
-    """A YYYY-MM-DD day; BadRequest names anything else."""
-    try:
-        if not _DAY.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"{text!r} is not a day (use YYYY-MM-DD)") from None
 
 
 def parse_int(text: str | None, what: str, minimum: int = 1) -> int | None:
@@ -81,23 +80,14 @@ class Site:
 
     def receivers(self) -> list[Receiver]:
         """Every receiver, by name."""
-        from oddflights.db.receivers import list_receivers
-
         return list_receivers(self.engine)
 
     def receiver(self, name: str) -> Receiver:
         """The receiver called ``name``; NotFound otherwise."""
-        from oddflights.db.receivers import ReceiverNotFound, get_receiver
-
-        try:
-            return get_receiver(self.engine, name)
-        except ReceiverNotFound as exc:
-            raise NotFound(str(exc)) from None
+        return get_receiver(self.engine, name)  # ReceiverNotFound is a 404 itself
 
     def receivers_page(self) -> list[dict[str, Any]]:
         """Each receiver with its counts of days and flights and its last day."""
-        from oddflights.db.web_queries import receiver_day_counts
-
         counts = receiver_day_counts(self.engine)
         out = []
         for r in self.receivers():
@@ -107,8 +97,6 @@ class Site:
 
     def days(self, receiver: Receiver) -> list[dict[str, Any]]:
         """The receiver's days, newest first (the JSON of /api/days)."""
-        from oddflights.db.web_queries import day_summaries
-
         assert receiver.id is not None
         return rows.day_rows(day_summaries(self.engine, receiver.id))
 
@@ -126,9 +114,6 @@ class Site:
         """The day's scored rows as `oddflights anomalies --format json` gives them, and the
         models that scored the day (newest first). NotFound for a day with no flights, no
         scores, or a model that did not score it."""
-        from oddflights.db.flights import list_flights
-        from oddflights.db.scores import query_anomalies, scoring_models
-
         assert receiver.id is not None
         models = scoring_models(self.engine, receiver.id, day)
         if not models:
@@ -160,8 +145,6 @@ class Site:
     ) -> dict[str, Any]:
         """Everything the day page shows: the flagged (or all scored) flights by rank with
         local times, or the unscored flights when no model scored the day."""
-        from oddflights.db.flights import list_flights
-
         assert receiver.id is not None
         flights = list_flights(self.engine, receiver.id, day)
         if flights.empty:
@@ -205,12 +188,7 @@ class Site:
 
     def flight(self, flight_id: int) -> dict[str, Any]:
         """The stored flight row; NotFound otherwise."""
-        from oddflights.db.flights import FlightNotFound, get_flight
-
-        try:
-            return get_flight(self.engine, flight_id)
-        except FlightNotFound as exc:
-            raise NotFound(str(exc)) from None
+        return get_flight(self.engine, flight_id)  # FlightNotFound is a 404 itself
 
     def receiver_by_id(self, receiver_id: int) -> Receiver:
         """The receiver with that id; NotFound otherwise."""
@@ -222,8 +200,6 @@ class Site:
     def flight_json(self, flight_id: int) -> dict[str, Any]:
         """The flight as `flights list` JSON gives it, plus receiver, day and its scores
         under every model (the JSON of /api/flights/{id})."""
-        from oddflights.db.web_queries import flight_scores
-
         flight = self.flight(flight_id)
         receiver = self.receiver_by_id(int(flight["receiver_id"]))
         return {
@@ -236,9 +212,6 @@ class Site:
     def airports(self, receiver: Receiver, model_id: int | None, day: date) -> Any:
         """Airports ((x, y) km) seen low in the data: in the training days of ``model_id``
         when given, else on ``day``."""
-        from oddflights.db.registry import ModelNotFound, get_model
-        from oddflights.scoring.airports import day_airports, training_airports
-
         assert receiver.id is not None
         key = (receiver.id, f"model {model_id}" if model_id is not None else day.isoformat())
         with self._lock:
@@ -261,10 +234,6 @@ class Site:
         self, flight: dict[str, Any], receiver: Receiver, airports: Any, clip_id: str = "frame"
     ) -> tuple[str, str]:
         """The flight's track SVG over the frame and its altitude profile SVG."""
-        from oddflights.db.flights import read_flight_track
-        from oddflights.flights.raster import project
-        from oddflights.flights.segment import seconds
-
         track = read_flight_track(self.engine, int(flight["flight_id"]))
         lat = track["lat"].to_numpy(dtype=np.float64)
         lon = track["lon"].to_numpy(dtype=np.float64)

@@ -26,7 +26,9 @@ from sqlalchemy.engine import Engine
 
 from oddflights.db.positions import read_positions
 from oddflights.db.receivers import ReceiverNotFound, add_receiver, get_receiver
-from oddflights.ingest.modes import parse_avr, parse_beast, parse_raw
+from oddflights.ingest.avr import parse_avr
+from oddflights.ingest.beast import parse_beast
+from oddflights.ingest.raw import parse_raw
 from oddflights.ingest.sbs import parse_sbs
 from oddflights.ingest.table import TableFormatError, parse_opensky, parse_table
 from oddflights.ingest.types import ParsedChunk, ParseOptions, Parser

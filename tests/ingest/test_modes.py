@@ -14,15 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oddflights.ingest.modes import parse_avr, parse_beast, parse_raw
+from oddflights.ingest.avr import parse_avr
+from oddflights.ingest.beast import parse_beast
+from oddflights.ingest.raw import parse_raw
 from oddflights.ingest.types import ParsedChunk, ParseOptions, Parser
+from oddflights.mode_s import crc24, hex_chars
 from oddflights.receivers import Receiver
 from oddflights.simulate import SimConfig, simulate
 from oddflights.simulate.modes_encode import (
     beast_bytes,
-    crc24,
     encode_positions,
-    hex_chars,
     write_avr,
     write_beast,
     write_raw_csv,

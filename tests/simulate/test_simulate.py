@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from oddflights.cli import main
 from oddflights.cli.simulate import simulate as simulate_command
 from oddflights.columns import POSITION_COLUMNS, TABLE_COLUMNS
 from oddflights.simulate import (
@@ -342,11 +343,13 @@ def test_cli_writes_files_and_summarizes(tmp_path: Path) -> None:
         ["--lat", "95"],
         ["--timezone", "Nowhere/Land"],
         ["--start-day", "2024-13-40"],
+        ["--start-day", "20240501"],
     ],
 )
 def test_cli_rejects_bad_values_in_one_line(tmp_path: Path, bad: list[str]) -> None:
-    args = [str(tmp_path / "x"), "--days", "1", "--flights-per-day", "5", *bad]
-    result = CliRunner().invoke(simulate_command, args)
+    # Through the top command, as a user runs it: it turns the core's errors into one line.
+    args = ["simulate", str(tmp_path / "x"), "--days", "1", "--flights-per-day", "5", *bad]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:")

@@ -382,7 +382,7 @@ def test_report_cli_errors_are_one_line(pipeline_db: PipelineDb, tmp_path: Path)
     out = str(tmp_path / "r.html")
     for args, message in [
         (["--receiver", "nobody", "--day", "2026-05-04"], "no receiver named 'nobody'"),
-        (["--receiver", "sim", "--day", "05/04/2026"], "is not a date"),
+        (["--receiver", "sim", "--day", "05/04/2026"], "--day '05/04/2026' is not a day"),
         (["--receiver", "sim", "--day", "2020-01-01"], "has no flights on 2020-01-01"),
     ]:
         result = CliRunner().invoke(main, ["report", *args, "-o", out, "--db", pipeline_db.url])
@@ -409,3 +409,29 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--db", f"sqlite:///{tmp_path / 'none.db'}"])
     assert result.exit_code == 2
     assert "no database file" in result.stderr
+
+
+def test_core_errors_become_pages_in_one_handler(small: TestClient) -> None:
+    # ReceiverNotFound comes straight from the database layer, DayError from the shared day
+    # parser: the app's one OddflightsError handler gives each its status, as a page or JSON.
+    r = small.get("/receivers/nobody")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    assert "no receiver named &#39;nobody&#39;" in r.text and "Traceback" not in r.text
+    r = small.get("/api/days/nobody")
+    assert r.status_code == 404
+    assert r.json()["error"].startswith("no receiver named 'nobody'")
+    r = small.get("/receivers/r1/20261130")
+    assert r.status_code == 400 and "text/html" in r.headers["content-type"]
+    source = (Path(__file__).resolve().parents[2] / "oddflights" / "web" / "app.py").read_text()
+    assert source.count("OddflightsError: oddflights_error") == 1
+    assert "raise NotFound(str(exc))" not in source
+
+
+def test_the_web_and_the_cli_say_the_same_about_a_bad_day(
+    small: TestClient, small_db: SmallDb, tmp_path: Path
+) -> None:
+    web = small.get("/api/anomalies/r1/20261130").json()["error"]
+    assert web == "'20261130' is not a day (use YYYY-MM-DD)"
+    args = ["report", "--receiver", "r1", "--day", "20261130", "-o", str(tmp_path / "r.html")]
+    cli = CliRunner().invoke(main, [*args, "--db", small_db.url])
+    assert cli.exit_code == 2 and cli.stderr == f"Error: --day {web}\n"
