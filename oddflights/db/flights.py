@@ -207,30 +207,14 @@ def raster_keys(engine: Engine, receiver_id: int, days: Sequence[date]) -> dict[
     return out
 
 
-def read_flight_track(engine: Engine, flight_id: int) -> pd.DataFrame:
-    """A flight's cleaned positions (POSITION_COLUMNS), re-read from the positions table by
-    aircraft and time range and cleaned as the build cleaned them."""
-    from oddflights.flights.clean import repeated_timestamps, speed_check
-    from oddflights.flights.segment import seconds
-
+def read_flight_positions(engine: Engine, flight_id: int) -> pd.DataFrame:
+    """A flight's stored positions (POSITION_COLUMNS), by aircraft and time range, as stored:
+    cleaning them is the flights stage's work (``oddflights.flights.track``)."""
     flight = get_flight(engine, flight_id)
-    df = read_positions(
+    return read_positions(
         engine,
         flight["receiver_id"],
         flight["start_ts"],
         flight["end_ts"] + timedelta(microseconds=1),
         icao24=flight["icao24"],
     )
-    df = df[df["lat"].notna() & df["lon"].notna()].reset_index(drop=True)
-    group = np.zeros(len(df), dtype=np.int64)
-    t_s = seconds(df["ts"])
-    df = df[~repeated_timestamps(group, t_s)].reset_index(drop=True)
-    t_s = seconds(df["ts"])
-    keep = speed_check(
-        group[: len(df)],
-        t_s,
-        df["lat"].to_numpy(dtype=np.float64),
-        df["lon"].to_numpy(dtype=np.float64),
-        df["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan),
-    )
-    return df[keep].reset_index(drop=True)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# The one Earth radius of the product (a sphere): frame, cleaning and range checks use it.
 EARTH_RADIUS_KM = 6371.0
 KT_TO_KM_S = 1.852 / 3600.0
 

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from oddflights.errors import InvalidConfig
+from oddflights.flights.geo import EARTH_RADIUS_KM
 
-EARTH_RADIUS_KM = 6371.0
 _KEY = re.compile(r"^(\d+)px/(\d+)w/([0-9.]+)km$")
 
 FloatArray = npt.NDArray[np.floating[Any]]

@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from oddflights import config
 from oddflights.columns import POSITION_COLUMNS
 from oddflights.db.models import PositionRow
+from oddflights.flights.geo import EARTH_RADIUS_KM
 from oddflights.ingest.types import REJECT_COLUMNS, empty_rejects
 from oddflights.receivers import Receiver
 
 ALTITUDE_FT = (-2_000.0, 60_000.0)
 MAX_SPEED_KT = 1_500.0
-EARTH_RADIUS_KM = 6_371.0088
 # Receiver clocks drift a little; a report a few seconds "ahead" of now is not from the future.
 CLOCK_SKEW = timedelta(minutes=1)
 # No receiver heard Mode S positions before this: earlier times are broken clocks (1970 is a

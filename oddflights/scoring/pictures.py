@@ -9,10 +9,11 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.engine import Engine
 
-from oddflights.db.flights import get_flight, read_flight_track
+from oddflights.db.flights import get_flight
 from oddflights.db.receivers import list_receivers
 from oddflights.flights.raster import RasterSettings, rasterize, unpack
 from oddflights.flights.render import three_panel_png
+from oddflights.flights.track import read_flight_track
 from oddflights.model.detector import Detector
 from oddflights.scoring.score import load_detector
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights import rows
-from oddflights.db.flights import get_flight, list_flights, read_flight_track
+from oddflights.db.flights import get_flight, list_flights
 from oddflights.db.receivers import get_receiver, list_receivers
 from oddflights.db.registry import ModelNotFound, get_model
 from oddflights.db.scores import query_anomalies, scoring_models
@@ -27,6 +27,7 @@ from oddflights.db.web_queries import day_summaries, flight_scores, receiver_day
 from oddflights.errors import NotFoundError, OddflightsError
 from oddflights.flights.raster import project
 from oddflights.flights.segment import seconds
+from oddflights.flights.track import read_flight_track
 from oddflights.receivers import Receiver
 from oddflights.scoring.airports import day_airports, training_airports
 from oddflights.web.pictures import PictureMaker

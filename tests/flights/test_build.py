@@ -16,7 +16,6 @@ from oddflights.db.flights import (
     RasterMismatch,
     get_flight,
     list_flights,
-    read_flight_track,
     read_rasters,
 )
 from oddflights.db.models import ModelRow, ScoreRow
@@ -24,6 +23,7 @@ from oddflights.db.positions import write_positions
 from oddflights.db.receivers import add_receiver
 from oddflights.flights.build import build_flights, ensure_rasters
 from oddflights.flights.raster import RasterSettings, pack, rasterize
+from oddflights.flights.track import read_flight_track
 from oddflights.receivers import Receiver
 from tests.flights.tracks import concat, track
 
