@@ -30,6 +30,7 @@ from oddflights.bench.quality import (
     FIRST_DAY,
     NORMAL,
     RECEIVER,
+    VARIED_TEST_DAYS,
     Progress,
     QualityConfig,
     SeedData,
@@ -57,12 +58,6 @@ AUGMENTATIONS: dict[str, dict[str, Any]] = {
     "jitter": {"shift_px": 0, "flip": False, "augment": "jitter"},
 }
 SETUPS = ("classic", "varied")
-# The varied set-up's test days, in this order after the training days.
-VARIED_TEST_DAYS: dict[str, DayOverride] = {
-    "ordinary": DayOverride.ordinary(),
-    "reversed_runway": DayOverride(runway="reversed", outage=False, coverage="full"),
-    "coverage": DayOverride(runway="usual", outage=True, coverage="reduced_range"),
-}
 # Training days (by index) forced into the reversed runway configuration, so that the
 # reversed test day's configuration is one training has seen (the rest stays as drawn).
 VARIED_REVERSED_TRAIN_DAYS = (1, 2)
