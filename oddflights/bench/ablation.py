@@ -38,6 +38,7 @@ from oddflights.bench.quality import (
     prepare_seed,
     ranking_metrics,
     train_config,
+    varied_sim_config,
 )
 from oddflights.db import open_db
 from oddflights.db.positions import write_positions
@@ -45,7 +46,7 @@ from oddflights.db.receivers import add_receiver
 from oddflights.flights.build import build_flights
 from oddflights.flights.raster import RasterSettings
 from oddflights.model.detector import fit_detector
-from oddflights.simulate import SimConfig, simulate
+from oddflights.simulate import simulate
 from oddflights.simulate.days import DayOverride
 
 # "augment" is always given so that the model_augment setting never leaks into a cell.
@@ -135,20 +136,7 @@ def prepare_varied_seed(cfg: QualityConfig, seed: int, workdir: Path) -> dict[st
     }
 
     def sim(days: int, start: Any, share: float, overrides: dict[Any, DayOverride]) -> Any:
-        return simulate(
-            SimConfig(
-                lat=rec.lat,
-                lon=rec.lon,
-                range_km=rec.range_km,
-                seed=seed,
-                days=days,
-                flights_per_day=cfg.flights_per_day,
-                start_day=start,
-                anomaly_share=share,
-                day_variation=True,
-                day_overrides=overrides,
-            )
-        )
+        return simulate(varied_sim_config(cfg, seed, days, start, share, overrides))
 
     runs = [sim(cfg.train_days, FIRST_DAY, cfg.train_anomaly_share, reversed_days)]
     out: dict[str, SeedData] = {}
