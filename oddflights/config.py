@@ -18,6 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from oddflights import paths
 from oddflights.errors import OddflightsError
 
 
@@ -130,6 +131,70 @@ CRON = Check("a 5-field cron expression that fires", _cron_problem)
 DATABASE_URL = Check("sqlite:///FILE or postgresql://… (not in-memory)", _db_problem)
 
 
+def url_of(*schemes: str) -> Check:
+    """Empty (off), or an address with one of ``schemes`` and a host."""
+    allowed = "empty, or " + " / ".join(f"{x}://HOST…" for x in schemes)
+
+    def problem(value: str) -> str | None:
+        if value == "":
+            return None
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises ValueError on a bad port)
+        except ValueError:
+            return f"must be {allowed}"
+        if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in value):
+            return f"must be {allowed}"
+        return None
+
+    return Check(allowed, problem)
+
+
+_EMAILS_ALLOWED = "empty, or name@example.org addresses separated by commas"
+
+
+def _tile_problem(value: str) -> str | None:
+    if value == "":
+        return None
+    if any(p not in value for p in ("{z}", "{x}", "{y}")):
+        return f"must be {TILE_URL.allowed}"
+    if url_of("http", "https").problem(value.replace("{s}", "a")):
+        return f"must be {TILE_URL.allowed}"
+    return None
+
+
+TILE_URL = Check(
+    "empty, or an http(s)://HOST… address with {z}, {x} and {y} (and optionally {s})",
+    _tile_problem,
+)
+
+
+def _emails_problem(value: str) -> str | None:
+    if value == "":
+        return None
+    for address in value.split(","):
+        if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+", address.strip()):
+            return f"must be {_EMAILS_ALLOWED} ({address.strip()!r} is not)"
+    return None
+
+
+EMAILS = Check(_EMAILS_ALLOWED, _emails_problem)
+EMAIL = Check(
+    "empty, or one name@example.org address",
+    lambda v: (
+        None
+        if v == "" or ("," not in v and _emails_problem(v) is None)
+        else "must be empty, or one name@example.org address"
+    ),
+)
+TOKEN = Check(
+    "empty, or text without spaces",
+    lambda v: None if not any(c.isspace() for c in v) else "must be empty, or text without spaces",
+)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its name, default, help text, type (``parse``) and allowed values."""
@@ -139,10 +204,20 @@ class Setting:
     help: str
     parse: Callable[[str], Any] = str
     check: Check = field(kw_only=True)
+    # For a default that depends on the user (a path in their home): ``default`` is then how
+    # it is shown, the same on every machine, and this gives the value when the setting is read.
+    resolve_default: Callable[[], Any] | None = field(default=None, kw_only=True)
+    # A secret (a password in a URL, a token): also read from the file named by
+    # ``<ENV>_FILE`` (Docker secrets), and masked wherever a value is shown.
+    secret: bool = field(default=False, kw_only=True)
 
     @property
     def env(self) -> str:
         return "ODDFLIGHTS_" + self.name.upper()
+
+    def current_default(self) -> Any:
+        """The value the setting has when nothing sets it (``default``, or as resolved now)."""
+        return self.default if self.resolve_default is None else self.resolve_default()
 
     def value(self, given: Any, source: str | None = None) -> Any:
         """``given`` (text, as from the environment, or a typed value) parsed and checked;
@@ -181,13 +256,48 @@ def _shown(value: Any) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", repr(value))
 
 
+def masked(s: Setting, value: Any) -> Any:
+    """``value`` as it may be shown (``oddflights settings``): any password in a URL hidden;
+    of a secret setting, an http(s) URL's path too (a webhook's path is often its key) and
+    any other text whole."""
+    if not isinstance(value, str) or value == "":
+        return value
+    shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", value)
+    if not s.secret:
+        return shown
+    web = re.match(r"^(https?://[^/?#]*)(.*)$", shown)
+    if web is not None:
+        return web.group(1) + ("/***" if web.group(2).strip("/") else "")
+    return shown if "://" in shown else "***"
+
+
+def _secret_file(s: Setting) -> str | None:
+    """The text of the file named by ``<ENV>_FILE`` (one trailing newline dropped), or None
+    when that variable is unset."""
+    var = s.env + "_FILE"
+    path = os.environ.get(var, "")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise SettingError(f"{var}={path!r} cannot be read: {exc.strerror or exc}") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 SETTINGS: tuple[Setting, ...] = (
     # Database
+    # Absolute and per-user (oddflights/paths.py): a relative default made a new, empty
+    # database in whatever folder a command was run from.
     Setting(
         "db",
-        "sqlite:///oddflights.db",
-        "Database URL (SQLite file or PostgreSQL).",
+        paths.DEFAULT_DB_SHOWN,
+        "Database URL (SQLite file or PostgreSQL). The default is a file per user, the same "
+        "from any folder (XDG_DATA_HOME unset: ~/.local/share); its folder is made on first "
+        "use.",
         check=DATABASE_URL,
+        resolve_default=paths.default_db_url,
     ),
     # Receivers (the same range as Receiver accepts)
     Setting(
@@ -354,13 +464,20 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         check=between(0, 1_000_000),
     ),
-    # The choices are model.score.SCORE_FNS (a test keeps them in step).
+    # The choices are model.score.SCORE_FNS (a test keeps them in step). Measured (issue 14,
+    # BENCHMARKS.md, varied days, 3 seeds, combined with the turn): track_bce against bce,
+    # false alarms per 1,000 on the coverage day 8.1 against 11.8 at recall 0.97 against
+    # 0.96, AP 1.000 / 0.961 / 0.969 against 0.993 / 0.958 / 0.947 on the three test days;
+    # lit_bce (no weight on the dark pixels) 5.9 but recall 0.91, worst kind 0.958; so
+    # track_bce.
     Setting(
         "score_fn",
-        "bce",
-        "Per-flight score: bce, mse, recall_loss or iou_loss.",
+        "track_bce",
+        "Per-flight score: bce, mse, recall_loss, iou_loss, lit_bce (-log p over the "
+        "flight's own pixels only) or track_bce (BCE per pixel of the flight's track, the "
+        "pixels it left dark weighted 0.1).",
         str,
-        check=one_of("bce", "mse", "recall_loss", "iou_loss"),
+        check=one_of("bce", "mse", "recall_loss", "iou_loss", "lit_bce", "track_bce"),
     ),
     # Measured (BENCHMARKS.md, `oddflights bench quality`, 3 seeds): on days where ~2 % of
     # flights are odd, the 98th percentile flags with precision 0.96 and recall 0.95; 99.5
@@ -415,9 +532,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "score_combine",
         "ae_turn",
-        "Flight score: ae (reconstruction error) or ae_turn (max of it and the cumulative "
-        "turn, each scaled on the validation day).",
-        check=one_of("ae", "ae_turn"),
+        "Flight score: ae (reconstruction error), ae_turn (max of it and the cumulative "
+        "turn, each scaled on the validation days) or ae_turn_rarity (and of how rarely the "
+        "training days crossed the flight's pixels).",
+        check=one_of("ae", "ae_turn", "ae_turn_rarity"),
     ),
     # Scoring and nightly
     Setting(
@@ -463,12 +581,141 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         check=between(0, 8760, low_open=True),
     ),
+    # Retention (oddflights/scheduler/prune.py). A Raspberry Pi's SD card holds a few months
+    # of a busy receiver's positions (~180 MB a day); flights, scores and models used by a
+    # score are kept whatever these say.
+    Setting(
+        "prune_keep_days",
+        0,
+        "After scoring, the nightly run deletes positions older than this many days (the "
+        "receiver's zone; flights and scores are kept). 0: never.",
+        int,
+        check=between(0, 36_500),
+    ),
+    # The newest model is the one scoring uses next: at least one is always kept.
+    Setting(
+        "keep_models",
+        3,
+        "`prune` (and the nightly's prune) deletes a receiver's models beyond the newest N "
+        "that no score uses.",
+        int,
+        check=between(1, 10_000),
+    ),
     # Web page and report
     Setting(
         "nightly_report_dir",
         "",
         "Folder where the nightly run writes each scored day's HTML report (empty: off).",
         check=ANY_TEXT,
+    ),
+    Setting(
+        "tar1090_url",
+        "",
+        "Address of your own tar1090 (e.g. http://pi.local/tar1090/): flight pages link to "
+        "it with ?icao=…&showTrace=DAY (empty: no link).",
+        check=url_of("http", "https"),
+    ),
+    Setting(
+        "tile_url",
+        "",
+        "Map tile address with {z}/{x}/{y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png)"
+        ": the flight and day maps become pan-and-zoom maps (Leaflet, served by oddflights) "
+        "that load tiles from there (empty: the bundled offline map, nothing fetched).",
+        check=TILE_URL,
+    ),
+    Setting(
+        "tile_attribution",
+        "© OpenStreetMap contributors",
+        "Attribution shown on the tile map, as the tile provider requires.",
+        check=ANY_TEXT,
+    ),
+    # Alerts (oddflights/alerts/): after each nightly day, its flagged flights to every
+    # target set below. Secrets may also come from a file: ODDFLIGHTS_…_FILE.
+    Setting(
+        "alert_base_url",
+        "",
+        "Address of `oddflights serve` as the alerts' readers reach it (e.g. "
+        "http://pi.local:8000): alerts link each flight to its page (empty: no links).",
+        check=url_of("http", "https"),
+    ),
+    Setting(
+        "alert_webhook_url",
+        "",
+        "Webhook alerts: POST each day's flagged flights here (empty: off; or …_FILE).",
+        check=url_of("http", "https"),
+        secret=True,
+    ),
+    Setting(
+        "alert_webhook_format",
+        "json",
+        "Webhook body: json (the whole list), ntfy (ntfy's JSON publish; the URL is "
+        'https://ntfy.sh/TOPIC), discord ({"content": …}) or slack ({"text": …}).',
+        check=one_of("json", "ntfy", "discord", "slack"),
+    ),
+    Setting(
+        "alert_webhook_token",
+        "",
+        "Webhook alerts: sent as 'Authorization: Bearer TOKEN' (an ntfy access token; "
+        "empty: none; or …_FILE).",
+        check=TOKEN,
+        secret=True,
+    ),
+    Setting(
+        "alert_mqtt_url",
+        "",
+        "MQTT alerts and Home Assistant discovery: mqtt[s]://USER:PASS@HOST:1883/PREFIX "
+        "(empty: off; or …_FILE).",
+        check=url_of("mqtt", "mqtts"),
+        secret=True,
+    ),
+    Setting(
+        "alert_smtp_url",
+        "",
+        "Email alerts through this server: smtp://USER:PASS@HOST:587 (STARTTLS) or "
+        "smtps://…:465 (empty: off; or …_FILE).",
+        check=url_of("smtp", "smtps"),
+        secret=True,
+    ),
+    Setting(
+        "alert_email_to",
+        "",
+        "Email alerts go to these addresses (commas between).",
+        check=EMAILS,
+    ),
+    Setting(
+        "alert_email_from",
+        "",
+        "Sender of email alerts (empty: the SMTP user, or oddflights@localhost).",
+        check=EMAIL,
+    ),
+    Setting(
+        "alert_min_score",
+        0.0,
+        "Only flagged flights scoring at least this are alerted (0: every flagged flight).",
+        float,
+        check=at_least(0),
+    ),
+    Setting(
+        "alert_max_per_day",
+        10,
+        "At most this many flights (the highest ranked) are alerted per receiver day.",
+        int,
+        check=between(1, 1000),
+    ),
+    # A target that does not answer must not hold up the nightly for long.
+    Setting(
+        "alert_timeout_s",
+        5.0,
+        "Seconds to wait for an alert target before it counts as failed (retried next run).",
+        float,
+        check=between(0.1, 120),
+    ),
+    Setting(
+        "alert_dry_run",
+        False,
+        "Compose alerts but send none: the nightly logs them, `alert test` prints them.",
+        bool,
+        check=ANY_BOOL,
     ),
 )
 
@@ -493,8 +740,12 @@ def get(name: str, explicit: Any = None) -> Any:
     if explicit is not None:
         return s.value(explicit)
     raw = os.environ.get(s.env)
+    if (raw is None or raw == "") and s.secret:
+        from_file = _secret_file(s)
+        if from_file is not None:
+            return s.value(from_file, s.env + "_FILE")
     if raw is None or raw == "":
-        return s.default
+        return s.current_default()
     return s.value(raw, s.env)
 
 

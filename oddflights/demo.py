@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from oddflights.alerts import preview_alert
+from oddflights.alerts.payload import AlertOptions
 from oddflights.db.receivers import ReceiverNotFound, add_receiver, get_receiver
 from oddflights.db.scores import query_anomalies
 from oddflights.ingest.files import ingest_input
@@ -47,6 +49,8 @@ class DemoResult:
     flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
     pictures: list[Path] = field(default_factory=list)
     report: Path | None = None
+    # The last day's alert as the dry-run ``print`` target shows it (nothing is sent).
+    alert: str = ""
     ok: bool = True
 
 
@@ -109,6 +113,10 @@ def run_demo(
     _ingest(engine, rec, files, step)
     result.ok = _nightly(engine, rec, days, step)
     result.flagged = _flagged(engine, rec, days[-1])
+    # Linked to the web page the demo points at, unless a base URL is set.
+    options = AlertOptions.from_settings()
+    options = replace(options, base_url=options.base_url or "http://127.0.0.1:8000")
+    result.alert = preview_alert(engine, rec, days[-1], options)
     result.pictures = _pictures(engine, result.flagged, workdir / "pictures")
     if result.pictures:
         step("pictures", f"saved {len(result.pictures)} flight pictures in {workdir / 'pictures'}")

@@ -47,9 +47,24 @@ def anomaly_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             "rank": int(r["rank"]),
             "model_id": int(r["model_id"]),
             "tags": list(r["tags"] or []),
+            # From the aircraft table (readsb traces); None when not known.
+            "registration": _maybe_str(r.get("registration")),
+            "aircraft_type": _maybe_str(r.get("aircraft_type")),
+            # Known flights (a rule matched when read): never flagged.
+            "known": bool(r.get("known", False)),
+            "known_rule": _maybe_int(r.get("known_rule")),
+            "known_reason": _maybe_str(r.get("known_reason")),
         }
         for r in df.to_dict("records")
     ]
+
+
+def _maybe_int(value: Any) -> int | None:
+    return None if value is None or value != value else int(value)
+
+
+def _maybe_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def flight_row(flight: Mapping[Any, Any]) -> dict[str, Any]:

@@ -21,11 +21,15 @@ _PG_SKIP = (
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read the developer's own oddflights settings."""
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Tests never read the developer's own oddflights settings, nor write to their home:
+    the default database's folder (XDG_DATA_HOME) is a temporary one."""
     for name in list(os.environ):
         if name.startswith("ODDFLIGHTS_") and name != "ODDFLIGHTS_TEST_PG_URL":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 def _pg_schema_url(schema: str) -> str:

@@ -53,7 +53,7 @@ BAD: dict[str, list[Any]] = {
     "false_alarms_per_1000": ["0", "-1", "1000", "x", "nan", "inf", 0.0],
     "presumed_odd_percent": ["-1", "100", "x", "nan", -0.5],
     "validation_days": ["0", "-1", "366", "1.5", "x", 0],
-    "score_combine": ["turn", "AE", "ae-turn", 0],
+    "score_combine": ["turn", "AE", "ae-turn", "rarity", 0],
     "retrain_days": ["-1", "x", "3661", "1.5"],
     "train_window_days": ["1", "0", "-1", "x", 1],
     "warmup_days": ["-1", "x", -1],
@@ -65,6 +65,23 @@ BAD: dict[str, list[Any]] = {
     "lock_stale_hours": ["-1", "0", "x", "nan", "8761", -1.0],
     # Any text is a folder name (whether it can be written is found when writing).
     "nightly_report_dir": [5, True, b"/tmp/reports"],
+    "alert_base_url": ["pi.local:8000", "ftp://pi.local/", "http://", "http://a b/", 5],
+    "alert_webhook_url": ["ntfy.sh/topic", "mqtt://h/", "https://", "https://h:port/", 1],
+    "alert_webhook_format": ["ntfy.sh", "JSON", "teams", 1],
+    "alert_webhook_token": ["tk abc", "tk_abc\n", 5],
+    "alert_mqtt_url": ["homeassistant.local", "http://h/", "mqtt://", "mqtt://h:99999/", 1],
+    "alert_smtp_url": ["mail.example.org", "smtp+tls://h", "smtp://", "smtps://h:x/", 1],
+    "alert_email_to": ["me", "me@", "a@b c@d", "a@b;c@d", "Me <me@x.org>", 1],
+    "alert_email_from": ["oddflights", "a@b, ", "@x.org", "a@b.c,d@e.f", 1],
+    "alert_min_score": ["-1", "x", "nan", "inf", -0.5],
+    "alert_max_per_day": ["0", "-1", "1001", "2.5", "x", 0],
+    "alert_timeout_s": ["0", "-1", "121", "x", "nan", 0.0],
+    "alert_dry_run": ["maybe", "2", 1],
+    "prune_keep_days": ["-1", "x", "1.5", "36501", -1, True],
+    "keep_models": ["0", "-1", "x", "2.5", "10001", 0],
+    "tar1090_url": ["pi.local/tar1090", "ftp://pi.local/", "http://", "http://a b/", 5],
+    "tile_url": ["https://tile.example.org/", "tile.example.org/{z}/{x}/{y}.png", "{z}{x}{y}", 5],
+    "tile_attribution": [5, True],
 }
 
 # Values each setting must take, the edges of each range among them.
@@ -97,13 +114,13 @@ GOOD: dict[str, list[Any]] = {
     "model_flip": ["yes", "off", True],
     "model_augment": ["none", "variation", "coverage", "jitter"],
     "model_pos_weight": ["0", "50.5", "1000000"],
-    "score_fn": ["bce", "mse", "recall_loss", "iou_loss"],
+    "score_fn": ["bce", "mse", "recall_loss", "iou_loss", "lit_bce", "track_bce"],
     "threshold_percentile": ["100", "98", "0.001", 99.5],
     "threshold_method": ["false_alarm_rate", "percentile"],
     "false_alarms_per_1000": ["5", "0.1", "999", 10],
     "presumed_odd_percent": ["0", "2", "99.5", 1],
     "validation_days": ["1", "3", "365", 2],
-    "score_combine": ["ae", "ae_turn"],
+    "score_combine": ["ae", "ae_turn", "ae_turn_rarity"],
     "retrain_days": ["0", "7", "3660"],
     "train_window_days": ["2", "14", "3660"],
     "warmup_days": ["0", "3", "3660"],
@@ -112,6 +129,27 @@ GOOD: dict[str, list[Any]] = {
     "misfire_grace_hours": ["0.01", "6", "8760", 1],
     "lock_stale_hours": ["0.5", "6", "8760", 1],
     "nightly_report_dir": ["reports", "/var/www/oddflights", " odd name "],
+    "alert_base_url": ["", "http://pi.local:8000", "https://adsb.example.org/odd/"],
+    "alert_webhook_url": ["", "https://ntfy.sh/my-topic", "http://u:p@127.0.0.1:8080/hook?x=1"],
+    "alert_webhook_format": ["json", "ntfy", "discord", "slack"],
+    "alert_webhook_token": ["", "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"],
+    "alert_mqtt_url": ["", "mqtt://ha:secret@homeassistant.local:1883/oddflights", "mqtts://b"],
+    "alert_smtp_url": ["", "smtp://me%40x.org:pw@smtp.example.org:587", "smtps://h:465"],
+    "alert_email_to": ["", "me@example.org", "me@example.org, you@example.org"],
+    "alert_email_from": ["", "oddflights@pi.local"],
+    "alert_min_score": ["0", "1.5", 2],
+    "alert_max_per_day": ["1", "10", "1000", 5],
+    "alert_timeout_s": ["0.1", "5", "120", 30],
+    "alert_dry_run": ["true", "off", False],
+    "prune_keep_days": ["0", "30", "365", 90],
+    "keep_models": ["1", "3", 10],
+    "tar1090_url": ["", "http://pi.local/tar1090/", "https://adsb.example.org:8443/tar1090"],
+    "tile_url": [
+        "",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "http://{s}.t.lan/{z}/{x}/{y}",
+    ],
+    "tile_attribution": ["© OpenStreetMap contributors", "Tiles: my own server"],
 }
 
 NAMES = [s.name for s in config.SETTINGS]
@@ -138,8 +176,9 @@ def test_every_setting_has_a_check_and_examples() -> None:
 @pytest.mark.parametrize("s", config.SETTINGS, ids=NAMES)
 def test_the_default_passes_its_own_check(s: config.Setting) -> None:
     assert s.value(s.default) == s.default
-    assert config.get(s.name) == s.default
+    assert config.get(s.name) == s.current_default()
     assert s.value(str(s.default), s.env) == s.default
+    assert s.value(s.current_default()) == s.current_default()
 
 
 @pytest.mark.parametrize(("name", "value"), _cases(BAD, text_only=True))

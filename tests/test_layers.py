@@ -15,9 +15,17 @@ ALLOWED = (
     "oddflights.errors",
     "oddflights.columns",
     "oddflights.config",
+    # Where the default database lives (its folder is made when the engine opens it).
+    "oddflights.paths",
     "oddflights.receivers",
     "oddflights.flights.raster",
     "oddflights.model.train_config",
+    # Known-flight rules and labels: their checks, and the glob matching the anomalies query
+    # applies when it reads (plain data, no stage).
+    "oddflights.known",
+    "oddflights.labels",
+    # Web tokens: the name check and the token's plain dataclass (hashing is plain data too).
+    "oddflights.tokens",
 )
 
 

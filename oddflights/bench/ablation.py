@@ -97,6 +97,20 @@ class Grid:
             setups=SETUPS,
         )
 
+    @classmethod
+    def detector(cls) -> Grid:
+        """The detector's score parts only (issue 14 item 5): the two-sided, the one-sided
+        and the per-track reconstruction scores, each alone, with the turn, and with the
+        turn and the pixel rarity, on one default training per set-up and seed."""
+        return cls(
+            losses=("bce",),
+            augmentations=("none",),
+            score_fns=("bce", "lit_bce", "track_bce"),
+            line_widths=(1,),
+            combines=("ae", "ae_turn", "ae_turn_rarity"),
+            setups=SETUPS,
+        )
+
 
 def false_alarms_per_1000(kinds: Any, flagged: Any) -> float:
     """Normal flights flagged per 1,000 normal flights (NaN when there are none)."""
@@ -190,6 +204,7 @@ def run_ablation(
                         percentile=config.threshold_percentile,
                         combine=combine,
                         rule=config.threshold_rule(),  # the stored threshold's rule
+                        train_images=split.train,  # for the pixel rarity
                     )
                     for name, test in splits.items():
                         kinds = test.test_flights["kind"].to_numpy()

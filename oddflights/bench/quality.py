@@ -524,6 +524,9 @@ def run_detector(
             turn = split.test_flights["turn_cum_deg"].to_numpy(dtype=np.float64)
             day["ae_z"] = detector.ae_scale(day["ae"])
             day["turn_z"] = detector.turn_scale(turn)
+            if detector.combine == "ae_turn_rarity" and detector.rarity_scale is not None:
+                # the third part, from the same stored rasters the test day was scored on
+                day["rarity_z"] = detector.rarity_scale(detector.rarity_scores(split.test))
         out["days"][name] = day
     out.update(
         {
@@ -598,6 +601,9 @@ def explain_false_alarms(
         for i in np.flatnonzero(fl["kind"].to_numpy() == NORMAL):
             ae_z = float(day["ae_z"][i]) if "ae_z" in day else math.nan
             turn_z = float(day["turn_z"][i]) if "turn_z" in day else math.nan
+            rarity_z = float(day["rarity_z"][i]) if "rarity_z" in day else math.nan
+            parts = {"reconstruction": ae_z, "turn": turn_z, "rarity": rarity_z}
+            known = {k: v for k, v in parts.items() if math.isfinite(v)}
             rows.append(
                 {
                     "seed": seed,
@@ -611,8 +617,9 @@ def explain_false_alarms(
                     "tags": list(day.get("tags", [[]] * len(fl))[i]),
                     "reconstruction_z": ae_z,
                     "turn_z": turn_z,
+                    "rarity_z": rarity_z,
                     "turn_cum_deg": float(fl["turn_cum_deg"].iloc[i]),
-                    "by": "turn" if turn_z > ae_z else "reconstruction",
+                    "by": max(known, key=lambda k: known[k]) if known else "reconstruction",
                 }
             )
     rows.sort(key=lambda r: -r["score"])
@@ -845,11 +852,17 @@ def false_alarm_rows(report: dict[str, Any], top: int = EXPLAIN_TOP) -> list[dic
             "route": r.get("variant") or "usual",
             "reconstruction z": f"{r['reconstruction_z']:.2f}",
             "turn z": f"{r['turn_z']:.2f}",
+            # only the ae_turn_rarity combination has it (NaN, or None from JSON, otherwise)
+            "rarity z": _z(r.get("rarity_z")),
             "turn °": f"{r['turn_cum_deg']:.0f}",
             "tags": ", ".join(r["tags"]),
         }
         for r in report.get("false_alarms", [])[:top]
     ]
+
+
+def _z(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
 def sweep_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oddflights.errors import InvalidConfig
+from oddflights.progress import ProgressFn, Step, tell
 from oddflights.simulate import SimConfig, simulate
 
 StageFn = Callable[["SpeedContext"], list["StageResult"]]
@@ -109,8 +110,11 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_speed(stages: list[str], ctx: SpeedContext) -> dict[str, Any]:
-    """Run the named stages (all when empty); JSON-ready ``{"stages": …, "machine": …}``."""
+def run_speed(
+    stages: list[str], ctx: SpeedContext, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Run the named stages (all when empty); JSON-ready ``{"stages": …, "machine": …}``.
+    ``progress`` hears of each stage as it starts."""
     from oddflights.bench import stages as _registered  # noqa: F401  (fills STAGES)
 
     names = stages or sorted(STAGES)
@@ -120,7 +124,8 @@ def run_speed(stages: list[str], ctx: SpeedContext) -> dict[str, Any]:
             f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(sorted(STAGES))}"
         )
     results: dict[str, Any] = {}
-    for name in names:
+    for i, name in enumerate(names):
+        tell(progress, Step("bench", i, len(names), name))
         for res in STAGES[name](ctx):
             results[res.name] = res.to_json()
     return {

@@ -8,7 +8,7 @@ from typing import Any
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
 from oddflights.columns import TRACK_COLUMNS
 from oddflights.db import open_db
-from oddflights.db.positions import read_positions, write_positions
+from oddflights.db.positions import read_position_arrays, read_positions, write_positions
 from oddflights.db.receivers import add_receiver
 from oddflights.flights.build import LEAD, TAIL, build_flights, flights_frame, raster_settings
 from oddflights.flights.raster import rasterize_many
@@ -18,6 +18,8 @@ from oddflights.receivers import Receiver
 # Targets from issue 4, for a 1,000-flight day on the 2-core dev machine.
 BUILD_S_PER_1000 = 10.0
 RASTER_FLIGHTS_PER_S = 5_000.0
+# Issue 17: a day's positions read back from SQLite (as the build reads them).
+DAY_READ_ROWS_PER_S = 1_000_000.0
 
 
 @register_stage("flights")
@@ -58,6 +60,19 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
             steps["read"].append(t1 - t0)
             steps["cut_clean"].append(t2 - t1)
             steps["features_raster"].append(t3 - t2)
+        # The day's read alone, as build_day does it: through ADBC (Arrow batches) when
+        # installed, and through the sqlite3 module (the in-run baseline).
+        rid = receiver.id
+
+        def day_read(arrow: bool) -> int:
+            got = read_position_arrays(
+                engine, rid, start - LEAD, end + TAIL, columns=TRACK_COLUMNS, arrow=arrow
+            )
+            return len(got)
+
+        read_rows = day_read(True)
+        read_times = ctx.timed(lambda: day_read(True))
+        sqlite3_times = ctx.timed(lambda: day_read(False))
     finally:
         engine.dispose()
 
@@ -89,6 +104,21 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
             },
         ),
         StageResult(
+            name="day_read_sqlite",
+            value=read_rows / median(read_times),
+            unit="rows/s",
+            target=DAY_READ_ROWS_PER_S,
+            higher_is_better=True,
+            detail={
+                "rows": read_rows,
+                "driver": "adbc" if _adbc_installed() else "sqlite3",
+                "sqlite3_rows_per_s": round(read_rows / median(sqlite3_times)),
+                "speedup_vs_sqlite3": round(median(sqlite3_times) / median(read_times), 2),
+                "runs_s": [round(t, 3) for t in read_times],
+                "sqlite3_runs_s": [round(t, 3) for t in sqlite3_times],
+            },
+        ),
+        StageResult(
             name="flights_rasterize",
             value=n_flights / median(raster_times),
             unit="flights/s",
@@ -102,3 +132,9 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
             },
         ),
     ]
+
+
+def _adbc_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("adbc_driver_sqlite") is not None

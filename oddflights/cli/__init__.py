@@ -9,20 +9,26 @@ import click
 
 from oddflights import __version__, config
 from oddflights.cli import (
+    alert,
     bench,
     db,
     demo,
+    docker,
+    feedback,
     flights,
     ingest,
+    maintenance,
     model,
     positions,
     receivers,
     scoring,
     settings,
     simulate,
+    tokens,
     web,
 )
 from oddflights.cli.common import CliError
+from oddflights.cli.progress import configure_logging
 from oddflights.errors import OddflightsError
 
 _HELP = {"-h", "--help"}
@@ -55,8 +61,8 @@ def main(verbose: int) -> None:
 
     Example: oddflights demo
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Timestamped lines when stderr is not a terminal (oddflights/cli/progress.py).
+    configure_logging(logging.WARNING - 10 * min(verbose, 2))
 
 
 for _command in (
@@ -77,7 +83,17 @@ for _command in (
     scoring.anomalies,
     scoring.explain,
     scoring.runs,
+    feedback.known,
+    feedback.label,
+    feedback.quality,
     web.serve,
     web.report,
+    tokens.token,
+    alert.alert,
+    maintenance.prune,
+    maintenance.backup,
+    maintenance.restore,
+    docker.docker,
+    docker.health,
 ):
     main.add_command(_command)

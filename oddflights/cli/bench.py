@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,6 +22,16 @@ from oddflights.bench.quality import (
 )
 from oddflights.bench.speed import SpeedContext, run_speed
 from oddflights.cli.common import emit_json, emit_rows
+from oddflights.cli.progress import progress_reporter, quiet_option
+from oddflights.progress import ProgressFn, Step
+
+
+def _messages(what: str, progress: ProgressFn | None) -> Callable[[str], None] | None:
+    """The benchmarks' own progress (a line of text each) as steps of ``what``."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda message: report(Step(what, note=message))
 
 
 @click.group()
@@ -42,8 +53,14 @@ def bench() -> None:
     help="PostgreSQL URL for the PostgreSQL figures [env ODDFLIGHTS_TEST_PG_URL].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@quiet_option
 def speed(
-    stages: tuple[str, ...], flights_per_day: int, repeats: int, pg_url: str | None, as_json: bool
+    stages: tuple[str, ...],
+    flights_per_day: int,
+    repeats: int,
+    pg_url: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Measure each stage on a simulated 1 Hz day; medians of --repeats runs.
 
@@ -51,7 +68,8 @@ def speed(
     """
     with tempfile.TemporaryDirectory(prefix="oddflights-bench-") as tmp:
         ctx = SpeedContext(flights_per_day, repeats, Path(tmp), pg_url=pg_url or None)
-        report = run_speed(list(stages), ctx)
+        with progress_reporter(quiet) as progress:
+            report = run_speed(list(stages), ctx, progress)
     if as_json:
         emit_json(report)
         return
@@ -101,6 +119,7 @@ def speed(
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@quiet_option
 def quality(
     seeds: int,
     first_seed: int,
@@ -113,6 +132,7 @@ def quality(
     explain: bool,
     workdir: Path | None,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Detection quality on simulated receivers: the real pipeline (ingest, flights, train,
     score) against labelled anomalies, beside baselines; means and spreads over seeds.
@@ -143,15 +163,14 @@ def quality(
             changes[name] = value
     cfg = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
-
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        report = run_quality(cfg, workdir, progress)
-    else:
-        with tempfile.TemporaryDirectory(prefix="oddflights-quality-") as tmp:
-            report = run_quality(cfg, Path(tmp), progress)
+    with progress_reporter(quiet) as progress:
+        say = _messages("quality", progress)
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            report = run_quality(cfg, workdir, say)
+        else:
+            with tempfile.TemporaryDirectory(prefix="oddflights-quality-") as tmp:
+                report = run_quality(cfg, Path(tmp), say)
     if as_json:
         emit_json(to_jsonable(report))
         return
@@ -194,14 +213,16 @@ def quality(
 @click.option(
     "--grid",
     "grid_name",
-    type=click.Choice(["full", "augmentation"]),
+    type=click.Choice(["full", "augmentation", "detector"]),
     default="full",
     show_default=True,
     help="full: every axis on the classic days; augmentation: none, day-to-day variation "
     "(and its halves) and the seed's shift+flip at the other defaults, on the classic and "
-    "the varied days.",
+    "the varied days; detector: the score parts and combinations (bce, lit_bce, track_bce; ae, "
+    "ae_turn, ae_turn_rarity) on one default training, on both set-ups.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Every row (per seed) as JSON.")
+@quiet_option
 def ablation(
     seeds: int,
     days: int,
@@ -209,6 +230,7 @@ def ablation(
     epochs: int | None,
     grid_name: str,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Loss × augmentation × score function × line width (× turn combination) on the
     quality benchmark's simulated days: the table that picks the defaults. Slow: one
@@ -222,9 +244,13 @@ def ablation(
     cfg = QualityConfig(
         seeds=seeds, train_days=days, flights_per_day=flights_per_day, epochs=epochs
     )
-    with tempfile.TemporaryDirectory(prefix="oddflights-ablation-") as tmp:
-        grid = Grid.augmentation() if grid_name == "augmentation" else Grid()
-        rows = run_ablation(cfg, grid, Path(tmp), lambda m: click.echo(m, err=True))
+    with (
+        tempfile.TemporaryDirectory(prefix="oddflights-ablation-") as tmp,
+        progress_reporter(quiet) as progress,
+    ):
+        presets = {"augmentation": Grid.augmentation, "detector": Grid.detector}
+        grid = presets.get(grid_name, Grid)()
+        rows = run_ablation(cfg, grid, Path(tmp), _messages("ablation", progress))
     if as_json:
         emit_json(to_jsonable({"rows": rows, "summary": summarize(rows)}))
         return

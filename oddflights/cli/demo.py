@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from oddflights.cli.alert import HINT as ALERT_HINT
 from oddflights.cli.common import db_option, emit_rows, open_engine
 from oddflights.demo import run_demo
 
@@ -25,8 +26,8 @@ from oddflights.demo import run_demo
 def demo(workdir: Path, days: int, flights_per_day: int, seed: int, db_url: str | None) -> None:
     """Simulate a receiver and run every stage on it, saying what each did.
 
-    Results go into the configured database (default oddflights.db), so later commands can
-    look at them. Safe to rerun.
+    Results go into the configured database (ODDFLIGHTS_DB or --db; `make run` gives
+    ./oddflights.db), so later commands can look at them. Safe to rerun.
 
     Example: oddflights demo --days 6 --flights-per-day 300
     """
@@ -70,5 +71,9 @@ def demo(workdir: Path, days: int, flights_per_day: int, seed: int, db_url: str 
         f"Web page: oddflights serve{db_arg}, then open "
         f"http://127.0.0.1:8000/receivers/{name}/{last}"
     )
+    if result.alert:
+        click.echo("\nThe alert the nightly would send for that day (a dry run; nothing sent):")
+        click.echo(result.alert)
+        click.echo(f"\n{ALERT_HINT}")
     if not result.ok:
         raise click.ClickException("some days failed; see `oddflights runs`")

@@ -19,6 +19,7 @@ from oddflights.cli.common import (
     open_engine,
     output_file_option,
 )
+from oddflights.cli.progress import progress_reporter, quiet_option
 from oddflights.db.flights import get_flight, list_flights
 from oddflights.db.receivers import get_receiver
 from oddflights.flights.build import build_flights
@@ -56,6 +57,7 @@ def flights() -> None:
 @click.option("--from", "first", type=DAY, default=None, help="First day.")
 @click.option("--to", "last", type=DAY, default=None, help="Last day (inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@quiet_option
 @db_option
 def build(
     receiver_name: str,
@@ -63,6 +65,7 @@ def build(
     first: date | None,
     last: date | None,
     as_json: bool,
+    quiet: bool,
     db_url: str | None,
 ) -> None:
     """Build (or rebuild) a receiver's flights for some days; replaces the days' flights and
@@ -73,7 +76,8 @@ def build(
     days = day_range(day, first, last)
     engine = open_engine(db_url)
     receiver = get_receiver(engine, receiver_name)
-    summary = build_flights(engine, receiver, days)
+    with progress_reporter(quiet) as progress:
+        summary = build_flights(engine, receiver, days, progress=progress)
     if as_json:
         emit_json(
             {

@@ -20,6 +20,8 @@ from oddflights.db.receivers import get_receiver
 from oddflights.ingest.files import ingest_input
 from oddflights.ingest.formats import FORMAT_NAMES, is_gzip_file
 from oddflights.ingest.live import LiveSummary, run_live
+from oddflights.ingest.readsb import FORMAT as READSB_TRACE
+from oddflights.ingest.readsb import has_traces, is_trace_source
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk, ParseOptions
 from oddflights.ingest.writer import RangeWatch
@@ -68,6 +70,14 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     emit_rows(rows, "table", ("outcome", "count"), title=f"Ingest ({summary.seconds:.1f} s)")
 
 
+def _source(path: str, fmt: str) -> str:
+    """What positions record as their source: the format, or ``file`` when it was sniffed
+    (a folder or tar is readsb history)."""
+    if fmt != "auto":
+        return fmt
+    return READSB_TRACE if path != "-" and is_trace_source(path) else "file"
+
+
 def _ingest_files(
     engine: Any,
     receiver: Receiver,
@@ -103,7 +113,7 @@ def _ingest_files(
                 path,
                 fmt,
                 options,
-                source=fmt if fmt != "auto" else "file",
+                source=_source(path, fmt),
                 rejects_file=rejects,
                 progress=advance,
                 range_watch=watch,
@@ -156,6 +166,10 @@ def ingest(
 ) -> None:
     """Ingest positions from files (gzip or not; '-' is stdin) or a live feed.
 
+    A folder or a tar is readsb/tar1090 history (--format readsb-trace): every
+    trace_full_*.json in it, e.g. /var/globe_history/2026/05/0*; the aircraft's
+    registration and type go into the aircraft table.
+
     Every valid position is stored once: ingesting a file again adds nothing. Bad lines are
     counted by reason and skipped (--rejects keeps them).
 
@@ -172,9 +186,12 @@ def ingest(
     except ReceiverError as exc:
         raise CliError(f"--sbs-timezone: {exc}") from None
     for path in paths:
-        if path != "-" and not Path(path).is_file():
+        # A folder is readsb history (globe_history, every trace_full_*.json in it).
+        folder_ok = fmt in ("auto", READSB_TRACE) and has_traces(path)
+        if path != "-" and not Path(path).is_file() and not folder_ok:
             what = "not a file" if Path(path).exists() else "no such file"
-            raise CliError(f"{what}: {path}")
+            folder = " (nor a folder of readsb traces)" if Path(path).is_dir() else ""
+            raise CliError(f"{what}: {path}{folder}")
     # A live ingest handles SIGTERM/SIGINT from before the database is opened: a stop while
     # it opens or migrates ends the run cleanly once it is open, never with a traceback.
     stop = _stop_on_signals() if live is not None else threading.Event()

@@ -16,9 +16,11 @@ from oddflights.cli.common import (
     format_option,
     open_engine,
 )
+from oddflights.cli.progress import progress_reporter, quiet_option
 from oddflights.db.receivers import get_receiver
 from oddflights.db.registry import get_model, list_models
 from oddflights.model.metrics import METRIC_NAMES, report_table
+from oddflights.progress import ProgressFn, Step
 
 _REPORTS = ("model", "all_black", "mean_image")
 _LIST_COLUMNS = (
@@ -46,24 +48,24 @@ class ModelRejected(click.ClickException):
         click.echo(f"Rejected: {self.format_message()}", err=True)
 
 
-def _epoch_printer(epochs: int, err: bool) -> Any:
-    """A Keras callback that prints each epoch's loss and honest validation metrics."""
+def _epoch_reporter(epochs: int, progress: ProgressFn) -> Any:
+    """A Keras callback that reports each epoch's loss and honest validation metrics."""
     import keras  # lazy: TensorFlow is loaded by training alone
 
-    class EpochPrinter(keras.callbacks.Callback):
+    class EpochReporter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             logs = logs or {}
-            click.echo(
-                f"epoch {epoch + 1}/{epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+            note = (
+                f"loss {logs.get('loss', float('nan')):.4f}  "
                 f"val_loss {logs.get('val_loss', float('nan')):.4f}  "
                 f"val lit-pixel P {logs.get('val_lit_precision', 0.0):.3f} "
                 f"R {logs.get('val_lit_recall', 0.0):.3f} "
                 f"F1 {logs.get('val_lit_f1', 0.0):.3f} "
-                f"IoU {logs.get('val_lit_iou', 0.0):.3f}",
-                err=err,
+                f"IoU {logs.get('val_lit_iou', 0.0):.3f}"
             )
+            progress(Step("epoch", epoch + 1, epochs, note))
 
-    return EpochPrinter()
+    return EpochReporter()
 
 
 def _reports(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -88,6 +90,7 @@ def _print_table(metrics: dict[str, Any], title: str) -> None:
     "[setting validation_days, at most half the range].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@quiet_option
 @db_option
 def train(
     receiver_name: str,
@@ -97,6 +100,7 @@ def train(
     seed: int,
     validation_days: int | None,
     as_json: bool,
+    quiet: bool,
     db_url: str | None,
 ) -> None:
     """Train a receiver's detector on the flights of a range of days.
@@ -119,15 +123,17 @@ def train(
     engine = open_engine(db_url)
     try:
         receiver = get_receiver(engine, receiver_name)
-        model_id, result = train_from_db(
-            engine,
-            receiver,
-            first,
-            last,
-            cfg,
-            validation_days=validation_days,
-            callbacks=[_epoch_printer(cfg.epochs, err=as_json)],
-        )
+        with progress_reporter(quiet) as progress:
+            callbacks = [] if progress is None else [_epoch_reporter(cfg.epochs, progress)]
+            model_id, result = train_from_db(
+                engine,
+                receiver,
+                first,
+                last,
+                cfg,
+                validation_days=validation_days,
+                callbacks=callbacks,
+            )
     finally:
         engine.dispose()
     if as_json:
@@ -138,6 +144,7 @@ def train(
                 "metrics": _reports(result.metrics),
                 "threshold": result.threshold,
                 "seconds": round(result.seconds, 3),
+                "labels": result.extra.get("labels"),
             }
         )
     else:
@@ -147,6 +154,8 @@ def train(
             f"({_decides(result.config)}: {result.detector.n_validation} flights), "
             f"{result.seconds:.1f} s."
         )
+        if used := _labels_used(result.extra.get("labels")):
+            click.echo(f"Your labels: {used}.")
     if result.status != READY:
         raise ModelRejected(
             f"model {model_id} {result.collapse}. It is stored as rejected and will not score. "
@@ -232,6 +241,7 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
                 "metrics": _reports(info.metrics),
                 "threshold": info.threshold,
                 "calibration": info.calibration,
+                "labels": info.metrics.get("labels"),
                 "config": info.config.to_dict(),
                 "raster": info.raster.to_dict(),
                 "has_detector": info.has_detector,
@@ -255,9 +265,26 @@ def show(model_id: int, as_json: bool, db_url: str | None) -> None:
     click.echo(f"Raster: {info.raster.key}; versions: {info.versions}")
 
 
+def _labels_used(counts: dict[str, int] | None) -> str:
+    """What the owner's labels did to a training, in words ("" when nothing)."""
+    if not counts:
+        return ""
+    words = {
+        "odd_left_out": "{} labelled odd left out",
+        "normal_added": "{} labelled normal added from earlier days",
+        "normal_in_validation": "{} labelled normal counted as normal by the threshold",
+        "normal_redrawn_left_out": "{} labelled normal left out (drawn with other settings)",
+    }
+    return ", ".join(text.format(counts[k]) for k, text in words.items() if counts.get(k))
+
+
 def _decides(cfg: Any) -> str:
     """How the detector's threshold was set, in words (TrainConfig ``cfg``)."""
-    what = cfg.score_fn if cfg.combine == "ae" else f"max of scaled {cfg.score_fn} and turn"
+    what = {
+        "ae": cfg.score_fn,
+        "ae_turn": f"max of scaled {cfg.score_fn} and turn",
+        "ae_turn_rarity": f"max of scaled {cfg.score_fn}, turn and pixel rarity",
+    }.get(cfg.combine, f"{cfg.combine} of {cfg.score_fn}")
     if cfg.threshold_method == "false_alarm_rate":
         return (
             f"{what} at {cfg.false_alarms_per_1000:g} false alarms per 1,000 normal flights on "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from datetime import date
@@ -21,6 +22,7 @@ from oddflights.cli.common import (
     open_engine,
     output_file_option,
 )
+from oddflights.cli.progress import progress_reporter, quiet_option
 from oddflights.db.flights import get_flight, list_flights
 from oddflights.db.receivers import get_receiver, list_receivers
 from oddflights.db.runs import FAILED, OK, RUN_COLUMNS, finish_run, list_runs, start_run
@@ -29,6 +31,7 @@ from oddflights.errors import OddflightsError
 from oddflights.rows import anomaly_rows
 from oddflights.scheduler.nightly import (
     Interrupted,
+    NightlySettings,
     run_nightly,
     settle_shown_runs,
     sigterm_unwinds,
@@ -36,6 +39,7 @@ from oddflights.scheduler.nightly import (
 from oddflights.scheduler.service import cron_trigger, run_service
 from oddflights.scoring.pictures import residual_png
 from oddflights.scoring.score import score_day
+from oddflights.scoring.tag_text import add_tag_text
 
 
 def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
@@ -128,10 +132,23 @@ def score(
 @click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
 @click.option("--all", "everyone", is_flag=True, help="Every receiver.")
 @click.option("--day", type=DAY, default=None, help="Only this day, done or not.")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="A receiver without a model trains one now on the history before yesterday "
+    "(train_window_days of it; older days are skipped), not after the warm-up days.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@quiet_option
 @db_option
 def nightly(
-    receiver_name: str | None, everyone: bool, day: date | None, as_json: bool, db_url: str | None
+    receiver_name: str | None,
+    everyone: bool,
+    day: date | None,
+    backfill: bool,
+    as_json: bool,
+    quiet: bool,
+    db_url: str | None,
 ) -> None:
     """Run the nightly job once: build, train when due, score every day not yet done.
 
@@ -142,13 +159,21 @@ def nightly(
     once when its process is gone (same host), its day is marked interrupted and redone.
     SIGTERM or Ctrl-C records the day in progress as interrupted and exits 143 or 130.
 
+    With --backfill, a receiver whose history was ingested (readsb traces) gets a model
+    on the first night: trained on the train_window_days before yesterday, which is scored.
+
+    Progress goes to stderr (a bar on a terminal, timestamped lines otherwise; --quiet: none).
+
     Example: oddflights nightly --all
     """
+    if backfill and day is not None:
+        raise CliError("--backfill works through the days not done; leave out --day")
     engine = open_engine(db_url)
     receivers = _receivers(engine, receiver_name, everyone)
+    settings = dataclasses.replace(NightlySettings.from_settings(), backfill=backfill)
     try:
-        with sigterm_unwinds():
-            report = run_nightly(engine, receivers, day)
+        with sigterm_unwinds(), progress_reporter(quiet) as progress:
+            report = run_nightly(engine, receivers, day, settings=settings, progress=progress)
     except (Interrupted, KeyboardInterrupt) as exc:
         name, code = (str(exc), 143) if isinstance(exc, Interrupted) else ("SIGINT", 130)
         click.echo(
@@ -198,6 +223,11 @@ def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> N
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
 @click.option("--day", type=DAY, required=True, help="The day (receiver's zone).")
 @click.option("--all", "include_all", is_flag=True, help="Every scored flight, not just flagged.")
+@click.option(
+    "--include-known",
+    is_flag=True,
+    help="Also the known flights that scored above the threshold (see `oddflights known`).",
+)
 @click.option("--top", type=click.IntRange(min=1), default=None, help="At most N flights.")
 @click.option("--model", "model_id", type=int, default=None, help="Scores of this model.")
 @format_option()
@@ -206,6 +236,7 @@ def anomalies(
     receiver_name: str,
     day: date,
     include_all: bool,
+    include_known: bool,
     top: int | None,
     model_id: int | None,
     fmt: str,
@@ -215,8 +246,13 @@ def anomalies(
 
     Without --model, the scores of the newest model that scored the day. JSON: an array of
     {flight_id, receiver, icao24, callsign, start, end, day, score, threshold, is_anomaly,
-    rank, model_id, tags}, times ISO-8601 UTC. See a flight's picture with `oddflights
-    explain FLIGHT_ID -o FILE.png`. The same rows are in the SQL view `anomalies_view`.
+    rank, model_id, tags, tag_text, known, known_rule, known_reason}, times ISO-8601 UTC;
+    tag_text has each tag in words, naming the airport of a go-around or a hold ("go-around
+    at EHAM (Amsterdam Airport Schiphol)"), tags the plain names. A flight a
+    known-flight rule matches (`oddflights known`) is never flagged (is_anomaly false) and
+    is left out unless --include-known or --all. See a flight's picture with `oddflights
+    explain FLIGHT_ID -o FILE.png`. The SQL view `anomalies_view` has the stored rows,
+    before the known-flight rules.
 
     Example: oddflights anomalies --receiver home --day 2026-05-04 --top 10
     """
@@ -234,20 +270,50 @@ def anomalies(
             f"model {model_id} has not scored {rec.name} on {d} "
             f"(models that did: {', '.join(map(str, models))})"
         )
-    df = query_anomalies(engine, rec.id, d, model_id=model_id, include_all=include_all, top=top)
+    df = query_anomalies(
+        engine,
+        rec.id,
+        d,
+        model_id=model_id,
+        include_all=include_all,
+        include_known=include_known,
+        top=top,
+    )
 
     rows = anomaly_rows(df)
+    add_tag_text(engine, rec, rows)
     if fmt == "table":
         for row in rows:
             row["tags"] = ", ".join(row["tags"])
+            # "; ": an airport's name may hold a comma.
+            row["tag_text"] = "; ".join(row["tag_text"])
             row["score"] = f"{row['score']:.5g}"
             row["threshold"] = f"{row['threshold']:.5g}"
+            row["known"] = "yes" if row["known"] else ""
     elif fmt == "csv":
         for row in rows:
             row["tags"] = ";".join(row["tags"])
+            row["tag_text"] = ";".join(row["tag_text"])
 
     title = f"{rec.name} {d}: {'scored' if include_all else 'flagged'} flights"
-    emit_rows(rows, fmt, ANOMALY_COLUMNS, title=title)
+    columns = list(ANOMALY_COLUMNS)
+    columns.insert(columns.index("tags") + 1, "tag_text")
+    if fmt == "table" and not any(row["known"] for row in rows):
+        # A table is read by a person: the known-flight columns only when one is shown.
+        columns = [c for c in columns if not c.startswith("known")]
+    aircraft_known = any(row["registration"] or row["aircraft_type"] for row in rows)
+    if fmt == "table" and not aircraft_known:
+        # Likewise registration and type: only when the aircraft table knows one.
+        columns = [c for c in columns if c not in ("registration", "aircraft_type")]
+    emit_rows(rows, fmt, columns, title=title)
+
+
+def _verdict(row: Any) -> str:
+    """FLAGGED, normal, or known (with the rule's reason), for `explain`."""
+    if row["known"]:
+        reason = f": {row['known_reason']}" if row["known_reason"] else ""
+        return f"known (rule {row['known_rule']}{reason})"
+    return "FLAGGED" if row["is_anomaly"] else "normal"
 
 
 @click.command()
@@ -288,9 +354,13 @@ def explain(
             r = row.iloc[0]
             line += (
                 f": score {r['score']:.5g} (threshold {r['threshold']:.5g}), rank {r['rank']}"
-                f", {'FLAGGED' if r['is_anomaly'] else 'normal'}"
+                f", {_verdict(r)}"
                 f", tags: {', '.join(r['tags']) or 'none'}"
             )
+            if list(r["tags"]):
+                said = [dict(r)]
+                add_tag_text(engine, get_receiver(engine, str(r["receiver"])), said)
+                line += f"\n  in words: {'; '.join(said[0]['tag_text'])}"
     click.echo(line)
     click.echo(f"wrote {output}")
 

@@ -27,7 +27,7 @@ def settings(fmt: str) -> None:
             "env": s.env,
             "default": s.default,
             "allowed": s.check.allowed,
-            "value": config.get(s.name),
+            "value": config.masked(s, config.get(s.name)),  # secrets never shown
             "help": s.help,
         }
         for s in config.SETTINGS

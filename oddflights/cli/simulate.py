@@ -46,11 +46,12 @@ def _start_day(day: dt.date | None, days: int) -> dt.date:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "sbs", "raw", "avr", "beast"]),
+    type=click.Choice(["table", "sbs", "raw", "avr", "beast", "readsb-trace"]),
     default="table",
     show_default=True,
-    help="Positions as table CSV, SBS-1 (port 30003) lines, or Mode S frames: raw CSV, "
-    "AVR text or Beast binary (counters from midnight UTC of each file's day).",
+    help="Positions as table CSV, SBS-1 (port 30003) lines, Mode S frames: raw CSV, "
+    "AVR text or Beast binary (counters from midnight UTC of each file's day), or readsb "
+    "history (globe_history/YYYY/MM/DD/traces/xx/trace_full_<icao>.json, gzip).",
 )
 @click.option("--faults", is_flag=True, help="Add duplicates, position jumps and corrupt lines.")
 @click.option(

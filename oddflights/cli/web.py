@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from oddflights import config
 from oddflights.cli.common import DAY, CliError, db_option, output_file_option
+from oddflights.db.engine import create_engine
 from oddflights.db.web_queries import open_readonly
 from oddflights.web.app import create_app
 from oddflights.web.report import write_day_report
@@ -24,30 +25,54 @@ def _open_readonly(db_url: str | None) -> tuple[Any, str]:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default=None,
+    help="Address to listen on [default: 127.0.0.1, also with --feedback: only an explicit "
+    "--host opens it to other machines].",
+)
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port."
 )
+@click.option(
+    "--feedback",
+    is_flag=True,
+    help="Add the 'known', 'normal' and 'odd' buttons to flight pages; each write needs a "
+    "token (`oddflights token create NAME`) and records its name.",
+)
 @db_option
-def serve(host: str, port: int, db_url: str | None) -> None:
-    """Serve the read-only web page: receivers, days, odd flights with their pictures.
+def serve(host: str | None, port: int, feedback: bool, db_url: str | None) -> None:
+    """Serve the web page: receivers, days, odd flights with their pictures.
 
-    The database is opened read-only and must already be at the newest schema. Only
-    127.0.0.1 is listened on unless --host says otherwise (0.0.0.0 in a container). JSON is
-    at /api/receivers, /api/days/NAME, /api/anomalies/NAME/DAY and /api/flights/ID; health at
-    /healthz.
+    Read-only by default: the database is opened read-only and must already be at the newest
+    schema. With --feedback, a signed-in browser (a token from `oddflights token create
+    NAME`, given once at /login) can mark a flight known, normal or odd; those writes, and
+    only those, go through a second, read-write connection. Only 127.0.0.1 is listened on
+    unless --host says otherwise (0.0.0.0 in a container). JSON is at /api/receivers,
+    /api/days/NAME, /api/anomalies/NAME/DAY and /api/flights/ID; health at /healthz.
 
-    Example: oddflights serve --port 8000
+    Example: oddflights serve --feedback --port 8000
     """
     import uvicorn  # lazy: the server and its event loop are for `serve` alone
 
+    host = host or "127.0.0.1"
     engine, shown = _open_readonly(db_url)
-    app = create_app(engine)
-    click.echo(f"Serving http://{host}:{port}/ (read-only: {shown}); Ctrl-C stops it.")
+    writer = create_engine(str(config.get("db", db_url))) if feedback else None
+    app = create_app(engine, feedback_engine=writer)
+    mode = "read-only" if writer is None else "feedback on: writes need a token"
+    click.echo(f"Serving http://{host}:{port}/ ({mode}: {shown}); Ctrl-C stops it.")
+    if writer is not None and host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(
+            f"Feedback is open on {host}: tokens cross the network in the clear unless a "
+            "TLS proxy is in front.",
+            err=True,
+        )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
     finally:
         engine.dispose()
+        if writer is not None:
+            writer.dispose()
 
 
 @click.command()

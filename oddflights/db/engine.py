@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from oddflights.errors import OddflightsError
+from oddflights.paths import data_dir
 
 _log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -93,6 +94,13 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database  # url_problem refuses in-memory databases
         folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir() and folder == data_dir().expanduser().resolve():
+            # The default's own folder is made on first use; any other missing folder is
+            # more likely a typo than a wish for a new one.
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot make {folder}: {exc.strerror or exc}") from None
         if not folder.is_dir():
             raise DatabaseError(f"cannot open {url}: folder {folder} does not exist")
     try:

@@ -165,3 +165,103 @@ class LockRow(Base):
     name: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(sa.String(128))
     acquired_at: Mapped[datetime]
+
+
+class KnownRuleRow(Base):
+    """A flight the owner knows (migration 0006): by aircraft, callsign, registration or type
+    glob (the last two looked up in ``aircraft`` when applied), or one flight.
+
+    For ``kind == "flight"`` the pattern is the flight's icao24 and ``flight_start`` its start
+    (its natural key: a rebuilt day gives flights new ids). Applied when anomalies are read."""
+
+    __tablename__ = "known_rules"
+    __table_args__ = (sa.Index("ix_known_rules_receiver", "receiver_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    pattern: Mapped[str] = mapped_column(sa.String(64))
+    flight_start: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    until_day: Mapped[date | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+
+
+class LabelRow(Base):
+    """A verdict ("normal" / "odd") on one flight, by its natural key so it outlives a rebuild
+    (migration 0006). Every verdict is kept; a flight's current label is its latest row."""
+
+    __tablename__ = "labels"
+    __table_args__ = (sa.Index("ix_labels_flight", "receiver_id", "icao24", "start_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    icao24: Mapped[str] = mapped_column(sa.String(6))
+    start_ts: Mapped[datetime]
+    label: Mapped[str] = mapped_column(sa.String(8))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AlertDeliveryRow(Base):
+    """One flagged flight sent (or not yet) to one alert target (migration 0007).
+
+    Keyed by the flight's natural key (receiver, icao24, start), not its id: a rerun rebuilds
+    the day's flights with new ids, and must still send nothing twice. ``flight_id`` is the
+    id it had when last tried (no foreign key, for the same reason)."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "receiver_id", "icao24", "start_ts", "target", name="uq_alert_deliveries_flight_target"
+        ),
+        sa.Index("ix_alert_deliveries_receiver_day", "receiver_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(sa.ForeignKey("receivers.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    flight_id: Mapped[int]
+    icao24: Mapped[str] = mapped_column(sa.String(6))
+    start_ts: Mapped[datetime]
+    target: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(8))  # sent | failed
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    tried_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class TokenRow(Base):
+    """A web token that may write feedback (migration 0008): its name (what labels and rules
+    record as ``created_by``) and the SHA-256 of the secret, never the secret itself. A
+    revoked token keeps its row (``revoked_at``) until its name is given to a new one."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AircraftRow(Base):
+    """What readsb's database says of an aircraft (migration 0009): registration, type code,
+    type description, operator and year, from the newest trace that carried them.
+    ``seen_at`` is that trace's time (older history ingested later changes nothing);
+    ``changed_at`` the time of the trace where the details last changed."""
+
+    __tablename__ = "aircraft"
+
+    icao24: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    registration: Mapped[str | None] = mapped_column(sa.String(16))
+    type_code: Mapped[str | None] = mapped_column(sa.String(8))
+    description: Mapped[str | None] = mapped_column(sa.String(80))
+    operator: Mapped[str | None] = mapped_column(sa.String(80))
+    year: Mapped[int | None]
+    seen_at: Mapped[datetime]
+    changed_at: Mapped[datetime]

@@ -12,6 +12,8 @@ statement's own rowcount.
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,10 +31,14 @@ from sqlalchemy.engine import Engine
 
 from oddflights.columns import POSITION_COLUMNS
 
+_log = logging.getLogger(__name__)
+
 _FLOATS = ("lat", "lon", "altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm")
 _TEXTS = ("icao24", "callsign", "squawk")
-# Rows turned into arrays at a time when reading (see read_positions).
-READ_CHUNK_ROWS = 250_000
+# Rows turned into arrays at a time when reading (see read_positions). Each chunk's string
+# objects fill ~1 MB of Python's small-object arenas per 10,000 rows, and the few distinct
+# values kept from them pin those arenas: small chunks keep that (and the chunk) small.
+READ_CHUNK_ROWS = 50_000
 _INSERT_COLUMNS = ("receiver_id", *POSITION_COLUMNS, "source")
 _COLS_SQL = ", ".join(_INSERT_COLUMNS)
 
@@ -313,6 +319,76 @@ def read_positions(
     (True/False/None). Asking only for what a stage needs matters: the driver's Python
     objects for millions of rows are most of the cost.
     """
+    return read_position_arrays(engine, receiver_id, start, end, icao24, columns).frame()
+
+
+@dataclass
+class PositionArrays:
+    """Positions as compact typed columns, sorted by (icao24, ts): what a day's build reads
+    (a DataFrame with a string object per row would take several times the memory).
+
+    ``ts_us``: UTC epoch microseconds; floats: float64, NaN when unknown; ``onground``: int8,
+    1 true, 0 false, -1 unknown; text columns: int32 codes into ``values[name]`` (-1: None),
+    the codes of ``icao24`` increasing with the string (so rows are sorted by code, then
+    time). ``columns`` names the position columns held, in POSITION_COLUMNS order."""
+
+    columns: tuple[str, ...]
+    ts_us: npt.NDArray[np.int64]
+    floats: dict[str, npt.NDArray[np.float64]]
+    codes: dict[str, npt.NDArray[np.int32]]
+    values: dict[str, npt.NDArray[np.object_]]
+    onground: npt.NDArray[np.int8] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def take(self, rows: npt.NDArray[np.integer[Any]]) -> PositionArrays:
+        """The positions at ``rows`` (indices), in that order."""
+        return PositionArrays(
+            self.columns,
+            self.ts_us[rows],
+            {k: v[rows] for k, v in self.floats.items()},
+            {k: v[rows] for k, v in self.codes.items()},
+            self.values,
+            None if self.onground is None else self.onground[rows],
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The positions as read_positions gives them (see there)."""
+        data: dict[str, Any] = {}
+        for name in self.columns:
+            if name in _TEXTS:
+                table = np.array([None, *self.values[name]], dtype=object)
+                # An explicit object Series: pandas would otherwise infer its string dtype, and
+                # a cast back to objects would make one string object per row again.
+                data[name] = pd.Series(table[self.codes[name].astype(np.int64) + 1], dtype=object)
+            elif name == "ts":
+                data[name] = pd.Series(
+                    pd.to_datetime(self.ts_us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+                )
+            elif name == "onground":
+                assert self.onground is not None
+                data[name] = pd.Series(_ONGROUND[self.onground.astype(np.int64) + 1], dtype=object)
+            else:
+                data[name] = self.floats[name]
+        return pd.DataFrame(data, copy=False)
+
+
+def read_position_arrays(
+    engine: Engine,
+    receiver_id: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    icao24: str | None = None,
+    columns: Sequence[str] = POSITION_COLUMNS,
+    *,
+    arrow: bool = True,
+) -> PositionArrays:
+    """What read_positions reads, as compact typed columns (see PositionArrays).
+
+    From a SQLite file, with ``arrow`` and the ADBC SQLite driver installed, the rows come as
+    Arrow record batches (no Python object per value; the same values, bit for bit); otherwise,
+    or should that driver fail, through the engine's own driver."""
     unknown = [c for c in columns if c not in POSITION_COLUMNS]
     if unknown:
         raise ValueError(f"unknown position column(s) {unknown}")
@@ -344,7 +420,12 @@ def read_positions(
     select = ", ".join(_select_expr(c, sqlite) for c in wanted)
     # Read in key order (receiver, ts, icao24) and sort here: ORDER BY icao24 would make the
     # database sort millions of rows.
-    sql = f"SELECT {select} FROM positions WHERE {' AND '.join(where)} ORDER BY ts"
+    source = f"positions WHERE {' AND '.join(where)} ORDER BY ts"
+    sql = f"SELECT {select} FROM {source}"
+    if sqlite and arrow and (path := _sqlite_file(engine)) is not None:
+        arrays = _adbc_read(path, wanted, source, params)
+        if arrays is not None:
+            return arrays
     dtype = np.dtype([(c, _FIELD_TYPES[c]) for c in wanted])
     reader = _ColumnReader(wanted, sqlite)
     with engine.connect() as conn:
@@ -361,7 +442,7 @@ def read_positions(
                 del chunk
         finally:
             cur.close()
-    return reader.frame()
+    return reader.arrays()
 
 
 # How each column comes out of the database, as a field of the record array a chunk is read
@@ -399,65 +480,191 @@ class _ColumnReader:
         self.values: dict[str, dict[Any, int]] = {n: {} for n in names if n in _TEXTS}
 
     def add(self, chunk: npt.NDArray[Any]) -> None:
+        """A record-array chunk (fields as _FIELD_TYPES)."""
         for name in self.names:
             col = chunk[name]
             if name in _TEXTS:
                 codes, uniques = pd.factorize(col, use_na_sentinel=True)
-                known = self.values[name]
-                to_global = np.array(
-                    [known.setdefault(u, len(known)) for u in uniques.tolist()], dtype=np.int64
-                )
-                out = np.full(len(codes), -1, dtype=np.int64)
-                ok = codes >= 0
-                out[ok] = to_global[codes[ok]]
-                self.parts[name].append(out)
-            elif name == "ts":
-                if self.sqlite:
-                    # REAL seconds carry float noise below the microsecond; rounding restores it.
-                    self.parts[name].append(np.round(col * 1e6).astype(np.int64))
-                else:
-                    self.parts[name].append(col.astype(np.int64))
+                self.add_text(name, codes, uniques.tolist())
             else:
-                self.parts[name].append(np.ascontiguousarray(col))
+                self.add_number(name, col)
 
-    def frame(self) -> pd.DataFrame:
-        def joined(name: str, dtype: str) -> npt.NDArray[Any]:
-            parts = self.parts[name]
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    def add_text(self, name: str, codes: npt.NDArray[np.integer[Any]], uniques: list[Any]) -> None:
+        """A chunk of a text column: ``codes`` into ``uniques`` (in order of first appearance
+        in the chunk), -1 for None."""
+        known = self.values[name]
+        to_global = np.array([known.setdefault(u, len(known)) for u in uniques], dtype=np.int32)
+        out = np.full(len(codes), -1, dtype=np.int32)
+        ok = codes >= 0
+        out[ok] = to_global[codes[ok]]
+        self.parts[name].append(out)
 
-        icao_codes = joined("icao24", "int64")
-        icao_values = np.array(list(self.values["icao24"]), dtype=object)
+    def add_number(self, name: str, col: npt.NDArray[Any]) -> None:
+        """A chunk of ts (float64), a float column (float64, _NULL_FLOAT when unknown) or
+        onground (integers, -1 when unknown)."""
+        if name == "ts":
+            if self.sqlite:
+                # REAL seconds carry float noise below the microsecond; rounding restores it.
+                self.parts[name].append(np.round(col * 1e6).astype(np.int64))
+            else:
+                self.parts[name].append(col.astype(np.int64))
+        elif name == "onground":
+            self.parts[name].append(col.astype(np.int8))
+        else:
+            self.parts[name].append(np.ascontiguousarray(col, dtype=np.float64))
+
+    def _joined(self, name: str, dtype: str) -> npt.NDArray[Any]:
+        parts = self.parts.pop(name)  # each column's chunks go once it is joined
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    def arrays(self) -> PositionArrays:
         # Sorted by (icao24, ts): rows come in time order, so a stable sort by the aircraft's
-        # rank among the distinct names is enough.
-        rank = np.empty(len(icao_values), dtype=np.int64)
+        # rank among the distinct names is enough; the codes become those ranks.
+        icao_values = np.array(list(self.values["icao24"]), dtype=object)
+        rank = np.empty(len(icao_values), dtype=np.int32)
         rank[np.argsort(icao_values, kind="stable")] = np.arange(len(icao_values))
-        order = np.argsort(rank[icao_codes], kind="stable")
-        data: dict[str, Any] = {}
+        icao_codes = rank[self._joined("icao24", "int32")]
+        order = np.argsort(icao_codes, kind="stable")
+        codes: dict[str, npt.NDArray[np.int32]] = {"icao24": icao_codes[order]}
+        del icao_codes
+        values: dict[str, npt.NDArray[np.object_]] = {"icao24": np.sort(icao_values)}
+        floats: dict[str, npt.NDArray[np.float64]] = {}
+        onground = None
+        ts_us = self._joined("ts", "int64")[order]
         for name in self.names:
+            if name in ("icao24", "ts"):
+                continue
             if name in _TEXTS:
-                data[name] = _text_column(joined(name, "int64")[order], self.values[name])
-            elif name == "ts":
-                us = joined(name, "int64")[order]
-                data[name] = pd.Series(
-                    pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
-                )
+                codes[name] = self._joined(name, "int32")[order]
+                values[name] = np.array(list(self.values[name]), dtype=object)
             elif name == "onground":
-                flags = joined(name, "int8")[order]
-                data[name] = pd.Series(_ONGROUND[flags.astype(np.int64) + 1], dtype=object)
+                onground = self._joined(name, "int8")[order]
             else:
-                col = joined(name, "float64")[order]
+                col = self._joined(name, "float64")[order]
                 col[col == _NULL_FLOAT] = np.nan
-                data[name] = col
-            self.parts[name] = []  # free each column's chunks once it is built
-        return pd.DataFrame(data, copy=False)
+                floats[name] = col
+        columns = tuple(c for c in POSITION_COLUMNS if c in self.names)
+        return PositionArrays(columns, ts_us, floats, codes, values, onground)
 
 
 _ONGROUND = np.array([None, False, True], dtype=object)
 
 
-def _text_column(codes: npt.NDArray[np.int64], values: dict[Any, int]) -> pd.Series:
-    """An object Series of the strings ``codes`` point at (-1: None), one object per value."""
-    table = np.array([None, *values], dtype=object)
-    # An explicit object Series: pandas would otherwise infer its string dtype, and a cast back
-    # to objects would make one string object per row again.
-    return pd.Series(table[codes + 1], dtype=object)
+# The ADBC SQLite driver (optional): a day's read as Arrow record batches, several times
+# faster than the sqlite3 module, whose tuple and object per value are most of the read's cost.
+_adbc_unusable_logged = False
+_NULLABLE_TEXTS = ("callsign", "squawk")
+
+
+class _ArrowMismatch(Exception):
+    """A record batch column is not of the type the SQL guarantees (a value stored with an
+    unexpected type): the read goes through sqlite3 instead, which handles it as always."""
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite file database, or None (memory, URI, other options)."""
+    url = engine.url
+    path = url.database
+    if url.query or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path if os.path.isfile(path) else None
+
+
+def _adbc_log_once(what: str, exc: BaseException) -> None:
+    global _adbc_unusable_logged
+    if not _adbc_unusable_logged:
+        _adbc_unusable_logged = True
+        _log.debug("ADBC SQLite read unused (%s: %s); reading through sqlite3", what, exc)
+
+
+def _adbc_select(name: str) -> str:
+    # ADBC infers a column's Arrow type from the first batch, and a column of NULLs there is
+    # taken as integers (a later string is then an error). The SQL makes every column's type
+    # fixed: floats and onground as for sqlite3 (never NULL), text as ifnull(x, '') plus an
+    # IS NULL flag at the end (so '' and NULL stay apart). icao24 is never NULL (key column).
+    return f"ifnull({name}, '')" if name in _NULLABLE_TEXTS else _select_expr(name, True)
+
+
+def _adbc_read(
+    path: str, wanted: list[str], source: str, params: list[Any]
+) -> PositionArrays | None:
+    """The ``wanted`` columns ``FROM source`` (read_position_arrays' SQLite query) read through
+    ADBC; None when that driver is missing or fails (logged once at debug), for the caller to
+    read through sqlite3."""
+    try:
+        import adbc_driver_manager
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+    except ImportError as exc:
+        _adbc_log_once("driver not installed", exc)
+        return None
+    texts = [c for c in wanted if c in _NULLABLE_TEXTS]
+    select = ", ".join([*(_adbc_select(c) for c in wanted), *(f"{c} IS NULL" for c in texts)])
+    adbc_sql = f"SELECT {select} FROM {source}"
+    reader = _ColumnReader(wanted, True)
+    try:
+        conn = adbc_sqlite.connect(path)
+    except (adbc_driver_manager.Error, OSError) as exc:
+        _adbc_log_once("cannot open the database", exc)
+        return None
+    try:
+        cur = conn.cursor()
+        try:
+            # As the engine's connections wait for a writer (see engine._sqlite_pragmas).
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.fetchall()
+            cur.adbc_statement.set_options(
+                **{"adbc.sqlite.query.batch_rows": str(max(1, READ_CHUNK_ROWS))}
+            )
+            cur.execute(adbc_sql, params)
+            for batch in cur.fetch_record_batch():
+                _add_batch(reader, wanted, texts, batch)
+        finally:
+            cur.close()
+    except (adbc_driver_manager.Error, OSError, _ArrowMismatch) as exc:
+        _adbc_log_once("read failed", exc)
+        return None
+    finally:
+        conn.close()
+    return reader.arrays()
+
+
+def _add_batch(
+    reader: _ColumnReader, wanted: list[str], texts: list[str], batch: pa.RecordBatch
+) -> None:
+    flag_at = {name: len(wanted) + k for k, name in enumerate(texts)}
+    for i, name in enumerate(wanted):
+        col = batch.column(i)
+        if col.null_count:
+            raise _ArrowMismatch(f"NULL in {name}")
+        if name in _TEXTS:
+            if not pa.types.is_string(col.type):
+                raise _ArrowMismatch(f"{name} is {col.type}")
+            encoded = col.dictionary_encode()
+            codes = encoded.indices.to_numpy().astype(np.int64)
+            if name in flag_at:
+                flag = batch.column(flag_at[name])
+                if not pa.types.is_integer(flag.type) or flag.null_count:
+                    raise _ArrowMismatch(f"{name} IS NULL is {flag.type}")
+                is_null = flag.to_numpy() != 0
+                if is_null.any():
+                    codes[is_null] = -1
+            # Codes renumbered in order of first appearance among the known values, as
+            # pd.factorize numbers the sqlite3 path's chunks (the '' standing for NULL is not
+            # a value unless some row holds it).
+            local, used = pd.factorize(codes, use_na_sentinel=False)
+            keep = used >= 0
+            if not keep.all():
+                remap = np.full(len(used), -1, dtype=np.int64)
+                remap[keep] = np.arange(int(keep.sum()))
+                local = remap[local]
+                used = used[keep]
+            uniques = encoded.dictionary.take(pa.array(used, pa.int64())).to_pylist()
+            reader.add_text(name, local, uniques)
+        else:
+            want_int = name == "onground"
+            ok = pa.types.is_integer(col.type) if want_int else pa.types.is_floating(col.type)
+            if not ok:
+                raise _ArrowMismatch(f"{name} is {col.type}")
+            # A copy: a view would keep the whole imported batch's memory alive (Arrow's C
+            # data interface frees a batch's buffers together).
+            reader.add_number(name, col.to_numpy().copy())

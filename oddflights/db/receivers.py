@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from oddflights.db.models import FlightRow, ModelRow, PositionRow, ReceiverRow, RunRow, ScoreRow
+from oddflights.db.models import (
+    FlightRow,
+    KnownRuleRow,
+    LabelRow,
+    ModelRow,
+    PositionRow,
+    ReceiverRow,
+    RunRow,
+    ScoreRow,
+)
 from oddflights.errors import NotFoundError
 from oddflights.receivers import Receiver, ReceiverError
 
@@ -43,6 +52,28 @@ def add_receiver(engine: Engine, receiver: Receiver) -> Receiver:
         range_km=receiver.range_km,
         timezone=receiver.timezone,
         id=int(new_id),
+    )
+
+
+def update_receiver(engine: Engine, receiver: Receiver) -> Receiver:
+    """Set the place, range and zone of the receiver called ``receiver.name`` (the Docker
+    start-up's variables); ReceiverNotFound if there is none."""
+    with engine.begin() as conn:
+        rid = conn.execute(
+            sa.update(ReceiverRow)
+            .where(ReceiverRow.name == receiver.name)
+            .values(
+                lat=receiver.lat,
+                lon=receiver.lon,
+                range_km=receiver.range_km,
+                timezone=receiver.timezone,
+            )
+            .returning(ReceiverRow.id)
+        ).scalar_one_or_none()
+    if rid is None:
+        raise ReceiverNotFound(f"no receiver named {receiver.name!r}")
+    return Receiver(
+        receiver.name, receiver.lat, receiver.lon, receiver.range_km, receiver.timezone, int(rid)
     )
 
 
@@ -96,7 +127,7 @@ def remove_receiver(engine: Engine, name: str) -> dict[str, int]:
         # honours when foreign keys are switched on for the connection.
         flight_ids = sa.select(FlightRow.id).where(FlightRow.receiver_id == receiver.id)
         conn.execute(sa.delete(ScoreRow).where(ScoreRow.flight_id.in_(flight_ids)))
-        for table in (FlightRow, ModelRow, RunRow, PositionRow):
+        for table in (FlightRow, ModelRow, RunRow, PositionRow, KnownRuleRow, LabelRow):
             conn.execute(sa.delete(table).where(table.receiver_id == receiver.id))
         conn.execute(sa.delete(ReceiverRow).where(ReceiverRow.id == receiver.id))
     return counts

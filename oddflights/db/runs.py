@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from oddflights.db.models import PositionRow, ReceiverRow, RunRow
+from oddflights.db.models import FlightRow, PositionRow, ReceiverRow, RunRow
 
 RUNNING = "running"
 OK = "ok"
@@ -146,8 +146,19 @@ def list_runs(
 
 
 def first_position_time(engine: Engine, receiver_id: int) -> datetime | None:
-    """When the receiver's first stored position was heard (None without positions)."""
+    """When the receiver's first position was heard: its first stored position, or the start
+    of its first stored flight when that is older (the positions of old days pruned, their
+    flights kept); None without either. The nightly's first day, warm-up and training window
+    count from it, so a prune does not move them."""
+    mine = FlightRow.receiver_id == receiver_id
+    first_day = sa.select(sa.func.min(FlightRow.day)).where(mine).scalar_subquery()
     with engine.connect() as conn:
-        return conn.execute(
+        position = conn.execute(
             sa.select(sa.func.min(PositionRow.ts)).where(PositionRow.receiver_id == receiver_id)
         ).scalar_one_or_none()
+        # min(day) first: the index on (receiver, day) answers it without a scan.
+        flight = conn.execute(
+            sa.select(sa.func.min(FlightRow.start_ts)).where(mine, FlightRow.day == first_day)
+        ).scalar_one_or_none()
+    known = [t for t in (position, flight) if t is not None]
+    return min(known) if known else None

@@ -12,7 +12,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from oddflights.db.models import FlightRow, ModelRow, ReceiverRow, ScoreRow
+from oddflights.db.known import receiver_rules
+from oddflights.db.models import AircraftRow, FlightRow, ModelRow, ReceiverRow, ScoreRow
+from oddflights.known import match_flights
 
 CHUNK_ROWS = 2_000
 
@@ -34,6 +36,14 @@ ANOMALY_COLUMNS = (
     "rank",
     "model_id",
     "tags",
+    # The aircraft's registration and type code (table aircraft, from readsb traces), or None.
+    "registration",
+    "aircraft_type",
+    # Known flights (oddflights.known): matched by a rule when read, never stored. A known
+    # flight's is_anomaly is False here whatever its score.
+    "known",
+    "known_rule",
+    "known_reason",
 )
 
 
@@ -105,11 +115,17 @@ def query_anomalies(
     *,
     model_id: int | None = None,
     include_all: bool = False,
+    include_known: bool = False,
     top: int | None = None,
 ) -> pd.DataFrame:
     """The scored flights of a receiver day by rank (ANOMALY_COLUMNS; times tz-aware UTC):
     flagged ones only unless ``include_all``, at most ``top``. Without ``model_id``, the
-    newest model that scored the day; an empty frame when none did."""
+    newest model that scored the day; an empty frame when none did.
+
+    The receiver's known-flight rules active on ``day`` are applied as the rows are read: a
+    matched flight has ``known`` True, the rule's id and reason, and ``is_anomaly`` False, so
+    it leaves the flagged list; ``include_known`` keeps the known flights that scored above
+    the threshold in it (still with ``is_anomaly`` False)."""
     if model_id is None:
         models = scoring_models(engine, receiver_id, day)
         if not models:
@@ -130,9 +146,12 @@ def query_anomalies(
             ScoreRow.rank,
             ScoreRow.model_id,
             ScoreRow.tags,
+            AircraftRow.registration,
+            AircraftRow.type_code.label("aircraft_type"),
         )
         .join(FlightRow, FlightRow.id == ScoreRow.flight_id)
         .join(ReceiverRow, ReceiverRow.id == FlightRow.receiver_id)
+        .outerjoin(AircraftRow, AircraftRow.icao24 == FlightRow.icao24)
         .where(
             FlightRow.receiver_id == receiver_id,
             FlightRow.day == day,
@@ -142,14 +161,46 @@ def query_anomalies(
     )
     if not include_all:
         query = query.where(ScoreRow.is_anomaly.is_(True))
-    if top is not None:
-        query = query.limit(top)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    df = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS))
+        rules = receiver_rules(conn, receiver_id, day)
+        # Without rules the limit can be the database's; with them, known rows leave the
+        # list first.
+        rows = conn.execute(query.limit(top) if top is not None and not rules else query).all()
+    df = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS[:-3]))
     for c in ("start", "end"):
         df[c] = pd.to_datetime(df[c], utc=True)
     df["is_anomaly"] = df["is_anomaly"].astype(bool)
+    # None, not NaN, for an unknown callsign (as list_flights gives it), registration, type.
+    for c in ("callsign", "registration", "aircraft_type"):
+        df[c] = pd.Series(
+            [v if isinstance(v, str) else None for v in df[c]], dtype=object, index=df.index
+        )
+    matched = match_flights(
+        rules,
+        zip(
+            df["icao24"].tolist(),
+            df["callsign"].tolist(),
+            [t.to_pydatetime() for t in df["start"]],
+            df["day"].tolist(),
+            strict=True,
+        ),
+        aircraft={
+            str(i).lower(): (r, t)
+            for i, r, t in zip(df["icao24"], df["registration"], df["aircraft_type"], strict=True)
+        },
+    )
+    df["known"] = pd.Series([m is not None for m in matched], index=df.index, dtype=bool)
+    df["known_rule"] = pd.Series(
+        [None if m is None else m.id for m in matched], index=df.index, dtype=object
+    )
+    df["known_reason"] = pd.Series(
+        [None if m is None else m.reason for m in matched], index=df.index, dtype=object
+    )
+    df.loc[df["known"], "is_anomaly"] = False
+    if not include_all and not include_known:
+        df = df[~df["known"]].reset_index(drop=True)
+    if top is not None:
+        df = df.head(top).reset_index(drop=True)
     return df
 
 

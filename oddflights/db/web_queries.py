@@ -17,7 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from oddflights.db.engine import DatabaseError, create_engine, current_revision, head_revision
-from oddflights.db.models import FlightRow, ModelRow, ScoreRow
+from oddflights.db.known import list_rules
+from oddflights.db.models import AircraftRow, FlightRow, ModelRow, ScoreRow
+from oddflights.known import match_flights
 
 # What day_summaries returns (the JSON of /api/days/{receiver}), newest day first.
 DAY_COLUMNS = ("day", "flights", "scored", "flagged", "model_id")
@@ -102,9 +104,30 @@ def open_readonly(url: str) -> Engine:
     return engine
 
 
+def _flagged_q(receiver_id: int) -> Any:
+    """The receiver's flagged scores with what a known-flight rule matches on."""
+    return (
+        sa.select(
+            FlightRow.day,
+            ScoreRow.model_id,
+            FlightRow.icao24,
+            FlightRow.callsign,
+            FlightRow.start_ts,
+            AircraftRow.registration,
+            AircraftRow.type_code,
+        )
+        .join(FlightRow, FlightRow.id == ScoreRow.flight_id)
+        .outerjoin(AircraftRow, AircraftRow.icao24 == FlightRow.icao24)
+        .where(FlightRow.receiver_id == receiver_id, ScoreRow.is_anomaly.is_(True))
+    )
+
+
 def day_summaries(engine: Engine, receiver_id: int) -> pd.DataFrame:
     """Per day with flights, newest first (DAY_COLUMNS): flights built, and the flights scored
-    and flagged by the newest model that scored the day (``model_id`` None: not scored)."""
+    and flagged by the newest model that scored the day (``model_id`` None: not scored).
+
+    Flagged counts what `anomalies` lists: flights a known-flight rule matches are left out
+    (the rules are applied when read, as query_anomalies does)."""
     flights_q = (
         sa.select(FlightRow.day, sa.func.count().label("flights"))
         .where(FlightRow.receiver_id == receiver_id)
@@ -122,14 +145,28 @@ def day_summaries(engine: Engine, receiver_id: int) -> pd.DataFrame:
         .where(FlightRow.receiver_id == receiver_id)
         .group_by(FlightRow.day, ScoreRow.model_id)
     )
+    rules = list_rules(engine, receiver_id)
     with engine.connect() as conn:
         flights = conn.execute(flights_q).all()
         scores = conn.execute(scores_q).all()
+        # Only with rules: every flagged flight of the receiver, to match them.
+        flagged_rows = conn.execute(_flagged_q(receiver_id)).all() if rules else []
     # The newest model of each day: the same choice as query_anomalies without a model.
     newest: dict[date, tuple[int, int, int]] = {}
     for day, model_id, scored, n_flagged in scores:
         if day not in newest or model_id > newest[day][0]:
             newest[day] = (int(model_id), int(scored), int(n_flagged or 0))
+    if flagged_rows:
+        shown = [r for r in flagged_rows if newest[r.day][0] == r.model_id]
+        matched = match_flights(
+            rules,
+            [(r.icao24, r.callsign, r.start_ts, r.day) for r in shown],
+            aircraft={r.icao24.lower(): (r.registration, r.type_code) for r in shown},
+        )
+        for r, rule in zip(shown, matched, strict=True):
+            if rule is not None:
+                model_id, scored, n_flagged = newest[r.day]
+                newest[r.day] = (model_id, scored, n_flagged - 1)
     rows = []
     for day, n in sorted(flights, key=lambda r: r[0], reverse=True):
         model_id, scored, n_flagged = newest.get(day, (None, 0, 0))

@@ -47,7 +47,7 @@ class CleanSettings:
         )
 
 
-def repeated_timestamps(group: IntArray, t_s: FloatArray) -> BoolArray:
+def repeated_timestamps(group: npt.NDArray[np.integer[Any]], t_s: FloatArray) -> BoolArray:
     """True for rows that repeat the previous row's (group, timestamp); rows sorted."""
     rep = np.zeros(len(t_s), dtype=bool)
     if len(t_s) > 1:

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from oddflights.columns import FEATURE_COLUMNS
-from oddflights.flights.geo import step_km
+from oddflights.flights.geo import step_km, step_marks, turns_deg
 from oddflights.flights.raster import project
 
 IntArray = npt.NDArray[np.int64]
@@ -32,9 +32,28 @@ def summarize(
 ) -> pd.DataFrame:
     """Summary features (FEATURE_COLUMNS) of flights given as points
     ``offsets[i]:offsets[i+1]``; every flight has at least one point."""
+    return summarize_from(lat, lon, altitude_ft, offsets, receiver)[0]
+
+
+def summarize_from(
+    lat: FloatArray,
+    lon: FloatArray,
+    altitude_ft: FloatArray,
+    offsets: IntArray,
+    receiver: tuple[float, float],
+    along_start: float = 0.0,
+) -> tuple[pd.DataFrame, float]:
+    """summarize() of flights that follow others, and the distance to hand to the next ones.
+
+    The turn features take headings at every HEADING_STEP_KM of the distance summed along
+    all the flights given, in order, from ``along_start``: a build that summarises a day's
+    flights a batch at a time hands each batch the distance the previous one ended at
+    (returned here), so that its features are those of the whole day at once, bit for bit.
+    """
     n = len(offsets) - 1
     if n <= 0:
-        return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in FEATURE_COLUMNS})
+        empty = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in FEATURE_COLUMNS})
+        return empty, along_start
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
     alt = np.asarray(altitude_ft, dtype=np.float64)
@@ -44,13 +63,14 @@ def summarize(
     within = flight[1:] == flight[:-1]
     step = np.where(within, np.hypot(east, north), 0.0)
     path = np.bincount(flight[1:], weights=step, minlength=n)
-    cum_turn, net_turn = _turns(lat, lon, flight, np.r_[0.0, np.cumsum(step)], n)
+    along = np.cumsum(np.r_[along_start, step])  # sequential sums: as over the whole day
+    cum_turn, net_turn = _turns(lat, lon, flight, along, n)
     x, y = project(lat, lon, receiver[0], receiver[1])
     dist = np.hypot(x, y).astype(np.float64)
     with np.errstate(invalid="ignore"):
         alt_min = np.fmin.reduceat(alt, starts)
         alt_max = np.fmax.reduceat(alt, starts)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "path_km": path,
             "turn_cum_deg": cum_turn,
@@ -64,6 +84,7 @@ def summarize(
             "lon_max": np.maximum.reduceat(lon, starts),
         }
     )
+    return table, float(along[-1])
 
 
 def _turns(
@@ -71,17 +92,15 @@ def _turns(
 ) -> tuple[FloatArray, FloatArray]:
     """Cumulative |Δheading| and net signed Δheading (clockwise positive) per flight, from
     headings between points about HEADING_STEP_KM apart."""
-    bucket = np.floor(along_km / HEADING_STEP_KM).astype(np.int64)
-    pick = np.r_[True, (bucket[1:] != bucket[:-1]) | (flight[1:] != flight[:-1])]
+    pick = step_marks(along_km, HEADING_STEP_KM, flight)
     # Each flight's last point too, so the final stretch counts.
     pick[np.r_[np.flatnonzero(flight[1:] != flight[:-1]), len(flight) - 1]] = True
     k = np.flatnonzero(pick)
     kf = flight[k]
     east, north = step_km(lat[k[:-1]], lon[k[:-1]], lat[k[1:]], lon[k[1:]])
-    heading = np.degrees(np.arctan2(east, north))
+    # Legs within a flight that go somewhere (a leg of length 0 has no heading).
     seg_ok = (kf[1:] == kf[:-1]) & (np.hypot(east, north) > 0)
-    h, hf = heading[seg_ok], kf[1:][seg_ok]
-    delta = (h[1:] - h[:-1] + 180.0) % 360.0 - 180.0
+    delta, hf = turns_deg(east[seg_ok], north[seg_ok]), kf[1:][seg_ok]
     same = hf[1:] == hf[:-1]
     delta, df = delta[same], hf[1:][same]
     cum = np.bincount(

@@ -37,3 +37,36 @@ def distance_km(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
     dp, dl = p1 - p0, np.radians(lon1 - lon0)
     h = np.sin(dp / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(dl / 2) ** 2
     return float(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(min(1.0, h))))
+
+
+# Headings and turns: the one computation of them, used by the summary features
+# (oddflights.flights.features) and the shape tags (oddflights.scoring.tags), each on points
+# picked along the track at its own spacing (see step_marks).
+
+
+def step_marks(
+    along_km: FloatArray, step_km: float, group: npt.NDArray[np.integer[Any]] | None = None
+) -> npt.NDArray[np.bool_]:
+    """True at the first point of each ``step_km`` of distance along a track (``along_km``:
+    the distance flown up to each point) and, given ``group`` (a flight number per point),
+    at the first point of each group. Headings are taken between the points marked: position
+    noise between closely spaced points would add up to hundreds of degrees of turning."""
+    bucket = np.floor(along_km / step_km).astype(np.int64)
+    new = np.ones(len(bucket), dtype=bool)
+    new[1:] = bucket[1:] != bucket[:-1]
+    if group is not None:
+        new[1:] |= group[1:] != group[:-1]
+    return new
+
+
+def headings_deg(east: FloatArray, north: FloatArray) -> FloatArray:
+    """The heading (degrees clockwise from north, in [-180, 180]) of each leg given by its
+    east and north components."""
+    return np.degrees(np.arctan2(east, north))
+
+
+def turns_deg(east: FloatArray, north: FloatArray) -> FloatArray:
+    """The signed change of heading (degrees, clockwise positive, in [-180, 180)) from each
+    leg to the next, for consecutive legs given by their east and north components."""
+    heading = headings_deg(east, north)
+    return (heading[1:] - heading[:-1] + 180.0) % 360.0 - 180.0

@@ -21,6 +21,7 @@ from oddflights.columns import TRACK_COLUMNS
 from oddflights.flights.clean import CleanSettings, repeated_timestamps, speed_check
 
 IntArray = npt.NDArray[np.int64]
+AnyIntArray = npt.NDArray[np.integer[Any]]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -51,7 +52,7 @@ def seconds(ts: pd.Series) -> FloatArray:
     return values.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
 
 
-def cut(aircraft: IntArray, t_s: FloatArray, callsign: IntArray, gap_s: float) -> IntArray:
+def cut(aircraft: AnyIntArray, t_s: FloatArray, callsign: AnyIntArray, gap_s: float) -> IntArray:
     """Flight number of each row (rows sorted by aircraft, time): a new flight starts at a new
     aircraft, after a silence over ``gap_s`` seconds, or where the known callsign changes
     (``callsign`` codes, -1 = unknown, carried forward within the aircraft)."""
@@ -69,6 +70,79 @@ def cut(aircraft: IntArray, t_s: FloatArray, callsign: IntArray, gap_s: float) -
     return np.cumsum(new) - 1
 
 
+@dataclass
+class Segments:
+    """What segmenting some positions kept: ``rows`` (indices into the positions, flight by
+    flight, each in time order) with flight i's rows ``rows[offsets[i]:offsets[i+1]]``, and
+    the counts of what was dropped (DROP_KEYS)."""
+
+    rows: IntArray
+    offsets: IntArray
+    dropped: dict[str, int]
+
+
+def segment(
+    aircraft: AnyIntArray,
+    t_s: FloatArray,
+    lat: FloatArray,
+    lon: FloatArray,
+    speed_kt: FloatArray,
+    callsign: AnyIntArray,
+    ground: BoolArray,
+    *,
+    gap_s: float,
+    clean: CleanSettings,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> Segments:
+    """Cut, clean and filter flights from positions given as arrays sorted by aircraft (any
+    integer code), then time, all with a place (``t_s``: epoch seconds; ``callsign``: codes,
+    -1 unknown; ``ground``: known to be on the ground), keeping the flights whose first
+    position lies in [start_s, end_s). The ``no_position`` count is the caller's."""
+    dropped = dict.fromkeys(DROP_KEYS, 0)
+    aircraft = np.asarray(aircraft)
+    rep = repeated_timestamps(aircraft, t_s)
+    labels = cut(aircraft, t_s, np.asarray(callsign, dtype=np.int64), gap_s)
+
+    # Only flights starting in the window are this call's business (and its counts).
+    first = np.r_[True, labels[1:] != labels[:-1]][: len(labels)]
+    starts = t_s[first]
+    wanted = np.ones(len(starts), dtype=bool)
+    if start_s is not None:
+        wanted &= starts >= start_s
+    if end_s is not None:
+        wanted &= starts < end_s
+    rows = wanted[labels]
+    dropped["repeated_ts"] = int((rep & rows).sum())
+    rows &= ~rep
+    idx = np.flatnonzero(rows)
+    labels, t_s = labels[idx], t_s[idx]
+    ok = speed_check(labels, t_s, lat[idx], lon[idx], speed_kt[idx])
+    dropped["bad_position"] = int((~ok).sum())
+    idx, labels, t_s = idx[ok], labels[ok], t_s[ok]
+
+    # Flight-level filters.
+    flight_ids, first_pos, counts = np.unique(labels, return_index=True, return_counts=True)
+    last_pos = first_pos + counts - 1
+    duration = t_s[last_pos] - t_s[first_pos]
+    airborne = np.bincount(
+        np.searchsorted(flight_ids, labels), weights=~ground[idx], minlength=len(flight_ids)
+    )
+    few = counts < clean.min_points
+    short = ~few & (duration < clean.min_minutes * 60.0)
+    on_ground = ~few & ~short & (airborne == 0) if clean.drop_ground else np.zeros_like(few)
+    dropped["too_few_points"] = int(few.sum())
+    dropped["too_short"] = int(short.sum())
+    dropped["on_ground"] = int(on_ground.sum())
+    keep_flight = ~(few | short | on_ground)
+    kept_counts = counts[keep_flight]
+    return Segments(
+        rows=idx[np.repeat(keep_flight, counts)],
+        offsets=np.r_[0, np.cumsum(kept_counts)].astype(np.int64),
+        dropped=dropped,
+    )
+
+
 def make_flights(
     positions: pd.DataFrame,
     *,
@@ -80,7 +154,6 @@ def make_flights(
     """Cut, clean and filter flights from positions (TRACK_COLUMNS at least, ts tz-aware UTC),
     keeping the flights whose first position lies in [start, end)."""
     clean = clean or CleanSettings()
-    dropped = dict.fromkeys(DROP_KEYS, 0)
     df = positions.loc[:, list(TRACK_COLUMNS)]
     has_pos = df["lat"].notna().to_numpy() & df["lon"].notna().to_numpy()
     if not has_pos.all():
@@ -92,55 +165,28 @@ def make_flights(
         df = df.sort_values(["icao24", "ts"], kind="stable", ignore_index=True)
         t_s = seconds(df["ts"])
         aircraft = pd.factorize(df["icao24"])[0].astype(np.int64)
-    rep = repeated_timestamps(aircraft, t_s)
     callsign_codes, names = pd.factorize(df["callsign"])
     empty = np.flatnonzero(np.asarray(names, dtype=object) == "")
     callsign_codes = np.where(np.isin(callsign_codes, empty), -1, callsign_codes)
-    labels = cut(aircraft, t_s, callsign_codes.astype(np.int64), gap_min * 60.0)
-
-    # Only flights starting in the window are this call's business (and its counts).
-    first = np.r_[True, labels[1:] != labels[:-1]][: len(labels)]
-    starts = t_s[first]
-    wanted = np.ones(len(starts), dtype=bool)
-    if start is not None:
-        wanted &= starts >= start.timestamp()
-    if end is not None:
-        wanted &= starts < end.timestamp()
-    rows = wanted[labels]
-    dropped["no_position"] = _count_in(positions, ~has_pos, start, end)
-    dropped["repeated_ts"] = int((rep & rows).sum())
-    rows &= ~rep
-    idx = np.flatnonzero(rows)
-    labels, t_s = labels[idx], t_s[idx]
-    lat = df["lat"].to_numpy(dtype=np.float64)[idx]
-    lon = df["lon"].to_numpy(dtype=np.float64)[idx]
-    speed = df["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan)[idx]
-    ok = speed_check(labels, t_s, lat, lon, speed)
-    dropped["bad_position"] = int((~ok).sum())
-    idx, labels, t_s = idx[ok], labels[ok], t_s[ok]
-
-    # Flight-level filters.
-    flight_ids, first_pos, counts = np.unique(labels, return_index=True, return_counts=True)
-    last_pos = first_pos + counts - 1
-    duration = t_s[last_pos] - t_s[first_pos]
-    ground = _is_true(df["onground"])[idx]
-    airborne = np.bincount(
-        np.searchsorted(flight_ids, labels), weights=~ground, minlength=len(flight_ids)
+    segs = segment(
+        aircraft,
+        t_s,
+        df["lat"].to_numpy(dtype=np.float64),
+        df["lon"].to_numpy(dtype=np.float64),
+        df["groundspeed_kt"].to_numpy(dtype=np.float64, na_value=np.nan),
+        callsign_codes,
+        _is_true(df["onground"]),
+        gap_s=gap_min * 60.0,
+        clean=clean,
+        start_s=None if start is None else start.timestamp(),
+        end_s=None if end is None else end.timestamp(),
     )
-    few = counts < clean.min_points
-    short = ~few & (duration < clean.min_minutes * 60.0)
-    on_ground = ~few & ~short & (airborne == 0) if clean.drop_ground else np.zeros_like(few)
-    dropped["too_few_points"] = int(few.sum())
-    dropped["too_short"] = int(short.sum())
-    dropped["on_ground"] = int(on_ground.sum())
-    keep_flight = ~(few | short | on_ground)
-    keep_rows = np.repeat(keep_flight, counts)
-    points = df.iloc[idx[keep_rows]].reset_index(drop=True)
-    kept_counts = counts[keep_flight]
-    points["flight"] = np.repeat(np.arange(len(kept_counts)), kept_counts)
-    offsets = np.r_[0, np.cumsum(kept_counts)].astype(np.int64)
-    table = _table(points, offsets, callsign_codes[idx[keep_rows]], names)
-    return FlightSet(table=table, points=points, offsets=offsets, dropped=dropped)
+    segs.dropped["no_position"] = _count_in(positions, ~has_pos, start, end)
+    points = df.iloc[segs.rows].reset_index(drop=True)
+    points["flight"] = np.repeat(np.arange(len(segs.offsets) - 1), np.diff(segs.offsets))
+    table = _table(points, segs.offsets, callsign_codes[segs.rows], names)
+    dropped = {k: segs.dropped[k] for k in DROP_KEYS}
+    return FlightSet(table=table, points=points, offsets=segs.offsets, dropped=dropped)
 
 
 def _grouped(aircraft: IntArray, t_s: FloatArray) -> bool:
@@ -178,6 +224,28 @@ def _count_in(
 def _table(
     points: pd.DataFrame, offsets: IntArray, callsign_codes: IntArray, names: Any
 ) -> pd.DataFrame:
+    first, last = offsets[:-1], offsets[1:] - 1
+    return flight_table(
+        points["icao24"].to_numpy(dtype=object)[first],
+        points["ts"].iloc[first].reset_index(drop=True),
+        points["ts"].iloc[last].reset_index(drop=True),
+        offsets,
+        callsign_codes,
+        names,
+    )
+
+
+def flight_table(
+    icao24: npt.NDArray[np.object_],
+    start_ts: pd.Series,
+    end_ts: pd.Series,
+    offsets: IntArray,
+    callsign_codes: AnyIntArray,
+    names: Any,
+) -> pd.DataFrame:
+    """The flights table (icao24, callsign, start_ts, end_ts, n_points) of flights given by
+    their aircraft, first and last times and ``offsets`` into their points' callsign codes
+    (-1 unknown) into ``names``; a flight's callsign is its first known one."""
     if len(offsets) <= 1:
         return pd.DataFrame(
             {
@@ -188,7 +256,7 @@ def _table(
                 "n_points": pd.Series(dtype=np.int64),
             }
         )
-    first, last = offsets[:-1], offsets[1:] - 1
+    first = offsets[:-1]
     # The first known callsign (a flight changes callsign only at a cut).
     big = np.iinfo(np.int64).max
     known_at = np.where(callsign_codes >= 0, np.arange(len(callsign_codes)), big)
@@ -197,10 +265,10 @@ def _table(
     callsign = [names_arr[callsign_codes[i]] if i != big else None for i in first_known.tolist()]
     return pd.DataFrame(
         {
-            "icao24": points["icao24"].to_numpy(dtype=object)[first],
+            "icao24": icao24,
             "callsign": pd.Series(callsign, dtype=object),
-            "start_ts": points["ts"].iloc[first].reset_index(drop=True),
-            "end_ts": points["ts"].iloc[last].reset_index(drop=True),
+            "start_ts": start_ts,
+            "end_ts": end_ts,
             "n_points": np.diff(offsets),
         }
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import IO, cast
 
 from oddflights.errors import OddflightsError
+from oddflights.ingest.readsb import FORMAT as READSB_TRACE
+from oddflights.ingest.readsb import parse_readsb_trace
 from oddflights.ingest.sbs import parse_sbs
 from oddflights.ingest.table import PARQUET_MAGIC, _names, is_opensky, parse_opensky, parse_table
 from oddflights.ingest.types import ParsedChunk, ParseOptions, Parser
@@ -30,8 +32,13 @@ class FormatError(OddflightsError, ValueError):
     """An input's format is unknown, unavailable or cannot be told (the message says which)."""
 
 
-PARSERS: dict[str, Parser] = {"sbs": parse_sbs, "table": parse_table, "opensky": parse_opensky}
-FORMAT_NAMES: tuple[str, ...] = ("sbs", "raw", "beast", "avr", "table", "opensky")
+PARSERS: dict[str, Parser] = {
+    "sbs": parse_sbs,
+    "table": parse_table,
+    "opensky": parse_opensky,
+    READSB_TRACE: parse_readsb_trace,
+}
+FORMAT_NAMES: tuple[str, ...] = ("sbs", "raw", "beast", "avr", "table", "opensky", READSB_TRACE)
 
 
 def get_parser(fmt: str) -> Parser:
@@ -61,7 +68,11 @@ def sniff(head: bytes) -> str:
     if text.startswith((b"*", b"@")) and b";" in text[:64]:
         return "avr"
     if text.startswith(b"{"):
-        return "raw"
+        # A readsb trace is one object with its aircraft ("icao") and a "trace" list; raw
+        # frames as JSON lines name a frame column instead.
+        line = text.split(b"\n", 1)[0]
+        frame = any(b'"%s"' % c.encode() in line for c in RAW_FRAME_COLUMNS)
+        return READSB_TRACE if b'"icao"' in text and not frame else "raw"
     first = text.split(b"\n", 1)[0]
     names = _names(first) if first else []
     if is_opensky(names):

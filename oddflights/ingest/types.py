@@ -35,6 +35,9 @@ class ParsedChunk:
     # validation rejects: for parsers whose positions carry no ``raw`` column, because
     # making every row's line costs more than the few rejected ones need.
     raw_of: Callable[[np.ndarray], list[str]] | None = None
+    # Aircraft details a format carries (readsb traces: registration, type, ...), one row per
+    # aircraft (``oddflights.ingest.readsb.AIRCRAFT_COLUMNS``); stored with the positions.
+    aircraft: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights import config
+from oddflights.db.aircraft import upsert_aircraft
 from oddflights.db.positions import (
     PreparedPositions,
     prepare_positions,
@@ -136,6 +137,9 @@ def store_checked(
         else write_positions(engine, receiver.id, checked.valid, source)
     )
     summary = IngestSummary(accepted=counts.accepted, duplicates=counts.duplicates)
+    if checked.chunk.aircraft is not None and len(checked.chunk.aircraft):
+        # Registration, type, ... that the format carries (readsb traces).
+        upsert_aircraft(engine, checked.chunk.aircraft)
     if checked.validation is not None and checked.validation.fields_cleared:
         summary.fields_cleared = dict(checked.validation.fields_cleared)
         _log.info("fields cleared: %s", summary.fields_cleared)

@@ -15,6 +15,11 @@ and the score is the larger z. Why: the dense autoencoder sees a 64×64 picture 
 than any airliner does is plain from the track. Conversely a straight flight where nobody
 flies turns no more than an airliner, but the autoencoder cannot draw it. ``ae`` is the
 reconstruction error alone. No labels are used: only the held-out day(s) of normal traffic.
+
+``ae_turn_rarity`` adds a third scaled part, the pixel rarity (PixelRarity: how few training
+flights crossed the flight's rarest pixels). Measured (issue 14, BENCHMARKS.md) it lowers the
+false alarms on the coverage day but costs recall everywhere (a third part lifts the
+threshold), so it is an option, not the default.
 """
 
 from __future__ import annotations
@@ -38,12 +43,23 @@ from oddflights.model.threshold import Calibration, ThresholdRule, calibrate
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 
-# 2: the threshold rule (method, false alarms per 1000, presumed odd share) is stored; 1 was
-# the percentile rule only and still loads as such.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-COMBINATIONS = ("ae", "ae_turn")
+# 3: the pixel rarity (counts, k, dilation, scale, threshold) may be stored; 2: the threshold
+# rule (method, false alarms per 1000, presumed odd share) is stored; 1 was the percentile
+# rule only. Older versions still load (without the rarity; 1 with the percentile rule).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+# Which scaled parts each combination takes the maximum of ("ae" alone is not scaled).
+_PARTS: dict[str, tuple[str, ...]] = {
+    "ae": ("ae",),
+    "ae_turn": ("ae", "turn"),
+    "ae_turn_rarity": ("ae", "turn", "rarity"),
+}
+COMBINATIONS = tuple(_PARTS)
 _SPAN_PERCENTILE = 99.0
+# The pixel rarity's defaults: a flight's k rarest pixels (a 64 px frame's off-route line
+# crosses dozens), counted with a 1 px neighbourhood (an airway's width).
+RARITY_K = 20
+RARITY_DILATE = 1
 # Rows per matrix product: bounds the float32 hidden/output buffers (~16 MB for 64×64).
 _BATCH = 1024
 
@@ -162,6 +178,75 @@ class Autoencoder:
 
 
 @dataclass(frozen=True)
+class PixelRarity:
+    """How rarely the training days' flights crossed each pixel, and a flight's rarity: the
+    mean of ``-log((count + 0.5) / (n + 1))`` over the ``k`` rarest pixels it crosses.
+
+    ``counts`` holds, per pixel, how many training flights lit it or (``dilate`` px) a pixel
+    next to it: an airway's neighbours are not rare, as real airways are a few pixels wide.
+    A track cut short by range or an outage crosses only common pixels and is not rare; a
+    straight flight where nobody flies is, whatever the autoencoder draws.
+    """
+
+    counts: F32  # (size*size,)
+    n: int
+    k: int = 20
+    dilate: int = 1
+
+    def __post_init__(self) -> None:
+        if self.counts.ndim != 1 or math.isqrt(self.counts.size) ** 2 != self.counts.size:
+            raise ValueError(f"pixel counts of shape {self.counts.shape} are not a square image")
+        if self.k < 1 or self.n < 0 or self.dilate < 0:
+            raise ValueError(f"pixel rarity needs k >= 1, n >= 0, dilate >= 0 (got {self})")
+
+    @classmethod
+    def fit(cls, images: npt.NDArray[Any], k: int = 20, dilate: int = 1) -> PixelRarity:
+        """Count, per pixel, the ``images`` (N×size×size[×1]) lit there or within ``dilate``
+        px (a square neighbourhood)."""
+        lit = as_model_input(images)[..., 0] > 0.5
+        counts = np.zeros(lit.shape[1:], dtype=np.float64)
+        for i in range(0, len(lit), _BATCH):
+            counts += _dilated(lit[i : i + _BATCH], dilate).sum(axis=0)
+        return cls(counts.ravel().astype(np.float32), len(lit), int(k), int(dilate))
+
+    @property
+    def surprise(self) -> FloatArray:
+        """Per pixel, ``-log`` of the share of training flights that crossed it (smoothed)."""
+        c = self.counts.astype(np.float64)
+        return np.asarray(-np.log((c + 0.5) / (self.n + 1.0)))
+
+    def __call__(self, images: npt.NDArray[Any]) -> FloatArray:
+        """Each image's rarity: the mean surprise of its ``k`` rarest lit pixels (fewer when
+        it lights fewer; 0 for an empty image)."""
+        x = as_model_input(images)
+        lit = x.reshape(len(x), -1) > 0.5
+        if lit.shape[1] != self.counts.size:
+            raise ValueError(f"{lit.shape[1]}-pixel images, rarity of {self.counts.size}")
+        surprise = self.surprise
+        out = np.zeros(len(x), dtype=np.float64)
+        for i, row in enumerate(lit):
+            vals = surprise[row]
+            if vals.size > self.k:
+                vals = np.partition(vals, vals.size - self.k)[-self.k :]
+            out[i] = float(vals.mean()) if vals.size else 0.0
+        return out
+
+
+def _dilated(lit: npt.NDArray[np.bool_], px: int) -> npt.NDArray[np.bool_]:
+    """``lit`` (N×H×W) with every pixel within ``px`` (square) of a lit one lit too."""
+    if px == 0:
+        return lit
+    n, h, w = lit.shape
+    padded = np.zeros((n, h + 2 * px, w + 2 * px), dtype=bool)
+    padded[:, px : px + h, px : px + w] = lit
+    out = np.zeros_like(lit)
+    for dy in range(2 * px + 1):
+        for dx in range(2 * px + 1):
+            out |= padded[:, dy : dy + h, dx : dx + w]
+    return out
+
+
+@dataclass(frozen=True)
 class Detector:
     """A fitted detector, stored with its model. Higher scores are odder; a flight is flagged
     when its score is above ``threshold``.
@@ -186,6 +271,11 @@ class Detector:
     threshold_method: str = "percentile"
     false_alarms_per_1000: float | None = None
     presumed_odd_percent: float | None = None
+    # The third part (format 3): the training days' pixel rarity, its scale and the
+    # threshold of the three-part combination; None in detectors fitted without it.
+    rarity: PixelRarity | None = None
+    rarity_scale: Scale | None = None
+    rarity_threshold: float | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -200,14 +290,31 @@ class Detector:
             raise ValueError(
                 f"weights for {self.autoencoder.size}px images, raster {self.raster.size}px"
             )
+        if "rarity" in _PARTS[self.combine] and not self.has_rarity:
+            raise ValueError(f"the {self.combine} combination needs the pixel rarity")
+
+    @property
+    def has_rarity(self) -> bool:
+        """Whether the pixel rarity part was fitted (detectors from format 3 on)."""
+        return (
+            self.rarity is not None
+            and self.rarity_scale is not None
+            and self.rarity_threshold is not None
+        )
 
     @property
     def threshold(self) -> float:
         """The threshold of the combination in use."""
-        return self.combined_threshold if self.combine == "ae_turn" else self.ae_threshold
+        if self.combine == "ae":
+            return self.ae_threshold
+        if self.combine == "ae_turn":
+            return self.combined_threshold
+        assert self.rarity_threshold is not None  # __post_init__
+        return self.rarity_threshold
 
     def using(self, combine: str) -> Detector:
-        """The same detector deciding with another combination (``ae`` or ``ae_turn``)."""
+        """The same detector deciding with another combination (COMBINATIONS; the ones with
+        the rarity only when it was fitted)."""
         return dataclasses.replace(self, combine=combine)
 
     def reconstruct(self, images: npt.NDArray[Any]) -> F32:
@@ -220,19 +327,40 @@ class Detector:
         return score_images(x, self.reconstruct(x), self.score_fn)
 
     def combined(self, ae_scores: npt.ArrayLike, turn_cum_deg: npt.ArrayLike) -> FloatArray:
-        """The combined score from the parts: the larger of the two scaled parts."""
+        """The ae_turn score from the parts: the larger of the two scaled parts."""
         return np.maximum(self.ae_scale(ae_scores), self.turn_scale(turn_cum_deg))
+
+    def rarity_scores(self, images: npt.NDArray[Any]) -> FloatArray:
+        """Per-image pixel rarity (PixelRarity; ValueError when it was not fitted)."""
+        if self.rarity is None:
+            raise ValueError("this detector has no pixel rarity (fitted before format 3)")
+        return self.rarity(images)
+
+    def scaled_parts(
+        self, images: npt.NDArray[Any], turn_cum_deg: npt.ArrayLike | None = None
+    ) -> dict[str, FloatArray]:
+        """Each part of the combination in use, scaled (``ae``, ``turn``, ``rarity``): the
+        score is their maximum, and the largest says which part put a flight there."""
+        parts = _PARTS[self.combine]
+        out = {"ae": self.ae_scale(self.reconstruction_scores(images))}
+        if "turn" in parts:
+            if turn_cum_deg is None:
+                raise ValueError(
+                    f"the {self.combine} combination needs each flight's cumulative turn"
+                )
+            out["turn"] = self.turn_scale(turn_cum_deg)
+        if "rarity" in parts:
+            assert self.rarity_scale is not None  # __post_init__
+            out["rarity"] = self.rarity_scale(self.rarity_scores(images))
+        return out
 
     def decision_function(
         self, images: npt.NDArray[Any], turn_cum_deg: npt.ArrayLike | None = None
     ) -> FloatArray:
         """The score of each flight (image, cumulative turn in degrees; NaN: unknown)."""
-        ae = self.reconstruction_scores(images)
         if self.combine == "ae":
-            return ae
-        if turn_cum_deg is None:
-            raise ValueError("the ae_turn combination needs each flight's cumulative turn")
-        return self.combined(ae, turn_cum_deg)
+            return self.reconstruction_scores(images)
+        return np.max(np.stack(list(self.scaled_parts(images, turn_cum_deg).values())), axis=0)
 
     def predict(
         self, images: npt.NDArray[Any], turn_cum_deg: npt.ArrayLike | None = None
@@ -259,16 +387,27 @@ class Detector:
             "false_alarms_per_1000": self.false_alarms_per_1000,
             "presumed_odd_percent": self.presumed_odd_percent,
         }
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        if self.has_rarity:
+            assert self.rarity is not None and self.rarity_scale is not None
+            header["rarity"] = {
+                "n": self.rarity.n,
+                "k": self.rarity.k,
+                "dilate": self.rarity.dilate,
+                "scale": [self.rarity_scale.centre, self.rarity_scale.span],
+                "threshold": self.rarity_threshold,
+            }
+            arrays["pixel_counts"] = self.rarity.counts
         buf = io.BytesIO()
         ae = self.autoencoder
-        np.savez(
-            buf,
+        arrays.update(
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
             encoder_kernel=ae.encoder_kernel,
             encoder_bias=ae.encoder_bias,
             decoder_kernel=ae.decoder_kernel,
             decoder_bias=ae.decoder_bias,
         )
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
         return buf.getvalue()
 
     @classmethod
@@ -278,6 +417,7 @@ class Detector:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 h = json.loads(z["header"].tobytes().decode())
                 arrays = {k: np.asarray(z[k], dtype=np.float32) for k in _WEIGHTS}
+                counts = np.asarray(z["pixel_counts"], dtype=np.float32) if "rarity" in h else None
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise DetectorError(f"stored detector is unreadable ({exc})") from None
         if h.get("format_version") not in READABLE_VERSIONS:
@@ -286,6 +426,14 @@ class Detector:
                 f"oddflights reads {', '.join(map(str, READABLE_VERSIONS))}: retrain the model"
             )
         fa, odd = h.get("false_alarms_per_1000"), h.get("presumed_odd_percent")
+        rarity: dict[str, Any] = {}
+        if counts is not None:  # format 3 with the rarity part
+            r = h["rarity"]
+            rarity = {
+                "rarity": PixelRarity(counts, int(r["n"]), int(r["k"]), int(r["dilate"])),
+                "rarity_scale": Scale(*map(float, r["scale"])),
+                "rarity_threshold": float(r["threshold"]),
+            }
         return cls(
             raster=RasterSettings.from_dict(h["raster"]),
             autoencoder=Autoencoder(**arrays),
@@ -301,6 +449,7 @@ class Detector:
             threshold_method=str(h.get("threshold_method", "percentile")),
             false_alarms_per_1000=None if fa is None else float(fa),
             presumed_odd_percent=None if odd is None else float(odd),
+            **rarity,
         )
 
 
@@ -328,11 +477,16 @@ def fit_detector(
     percentile: float,
     combine: str,
     rule: ThresholdRule | None = None,
+    train_images: npt.NDArray[Any] | None = None,
+    rarity_k: int = RARITY_K,
+    rarity_dilate: int = RARITY_DILATE,
 ) -> Detector:
     """Fit the scales and thresholds on the validation flights (their images and cumulative
     turns; None when unknown, e.g. synthetic images: the turn part then never leads).
-    ``rule`` sets the thresholds (default: the ``percentile`` rule). ValueError on no
-    validation flights."""
+    ``rule`` sets the thresholds (default: the ``percentile`` rule). ``train_images``: the
+    images the model was fitted on, for the pixel rarity (PixelRarity with ``rarity_k``,
+    ``rarity_dilate``; without them the rarity combination is unavailable). ValueError on
+    no validation flights."""
     return fit_detector_calibrated(
         autoencoder,
         raster,
@@ -342,6 +496,9 @@ def fit_detector(
         percentile=percentile,
         combine=combine,
         rule=rule,
+        train_images=train_images,
+        rarity_k=rarity_k,
+        rarity_dilate=rarity_dilate,
     )[0]
 
 
@@ -355,9 +512,14 @@ def fit_detector_calibrated(
     percentile: float,
     combine: str,
     rule: ThresholdRule | None = None,
+    known_normal: npt.ArrayLike | None = None,
+    train_images: npt.NDArray[Any] | None = None,
+    rarity_k: int = RARITY_K,
+    rarity_dilate: int = RARITY_DILATE,
 ) -> tuple[Detector, Calibration]:
     """:func:`fit_detector`, and the calibration of the threshold that decides (the
-    combination in use)."""
+    combination in use). ``known_normal``: which validation flights are labelled normal
+    (oddflights.labels): the threshold rule counts them as normal, never as presumed odd."""
     rule = rule or ThresholdRule(method="percentile", percentile=percentile)
     ae = score_images(as_model_input(val_images), autoencoder.reconstruct(val_images), score_fn)
     if ae.size == 0:
@@ -369,7 +531,23 @@ def fit_detector_calibrated(
     )
     ae_scale, turn_scale = Scale.fit(ae), Scale.fit(turn)
     both = np.maximum(ae_scale(ae), turn_scale(turn))
-    ae_cal, both_cal = calibrate(ae, rule, score_fn), calibrate(both, rule, score_fn)
+    ae_cal = calibrate(ae, rule, score_fn, known_normal)
+    both_cal = calibrate(both, rule, score_fn, known_normal)
+    rarity: dict[str, Any] = {}
+    three_cal = None
+    if train_images is not None and len(train_images):
+        pixels = PixelRarity.fit(train_images, rarity_k, rarity_dilate)
+        val_rarity = pixels(val_images)
+        rarity_scale = Scale.fit(val_rarity)
+        three = np.maximum(both, rarity_scale(val_rarity))
+        three_cal = calibrate(three, rule, score_fn, known_normal)
+        rarity = {
+            "rarity": pixels,
+            "rarity_scale": rarity_scale,
+            "rarity_threshold": three_cal.threshold,
+        }
+    elif "rarity" in _PARTS[combine]:
+        raise ValueError(f"the {combine} combination needs the training images")
     fa_rule = rule.method == "false_alarm_rate"
     detector = Detector(
         raster=raster,
@@ -385,5 +563,8 @@ def fit_detector_calibrated(
         threshold_method=rule.method,
         false_alarms_per_1000=float(rule.false_alarms_per_1000) if fa_rule else None,
         presumed_odd_percent=float(rule.presumed_odd_percent) if fa_rule else None,
+        **rarity,
     )
-    return detector, both_cal if combine == "ae_turn" else ae_cal
+    deciding = {"ae": ae_cal, "ae_turn": both_cal, "ae_turn_rarity": three_cal}[combine]
+    assert deciding is not None  # the rarity combination raised above without its images
+    return detector, deciding

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 import oddflights
 from oddflights import config as settings
 from oddflights.db.flights import list_flights, read_rasters
+from oddflights.db.labels import label_sets, read_rasters_by_id
 from oddflights.db.registry import (
     ModelInfo,
     ModelNotFound,
@@ -35,6 +36,7 @@ from oddflights.db.registry import (
     list_models,
     newest_ready_model,
 )
+from oddflights.labels import split_by_labels
 from oddflights.model import autoencoder as _autoencoder  # noqa: F401  (registers WeightedBCE)
 from oddflights.model import keras_metrics as _keras_metrics  # noqa: F401  (registers metrics)
 from oddflights.model.train import TrainConfig, TrainResult, train_model
@@ -166,6 +168,12 @@ def train_from_db(
     """Train on the receiver's flights of ``from_day..to_day``, validate on whole held-out days
     (never a random per-flight split), and store the model; returns (model id, result).
 
+    The owner's labels (oddflights.labels) of flights up to ``to_day`` count: flights
+    labelled odd are left out of training and validation; flights labelled normal before the
+    range join the training set (those drawn with other raster settings are left out and
+    counted in ``extra["labels"]``), and those on validation days are counted as normal by
+    the threshold.
+
     TrainingDataError when the range, the training days or the validation days hold too few
     flights.
     """
@@ -181,7 +189,11 @@ def train_from_db(
     is_val = np.isin(
         np.array([d.toordinal() for d in rasters.days]), [d.toordinal() for d in held_out]
     )
-    n_train, n_val = int((~is_val).sum()), int(is_val.sum())
+    normal_ids, odd_ids = label_sets(engine, receiver.id, to_day)
+    split = split_by_labels(rasters.flight_ids, is_val, normal_ids, odd_ids)
+    extra, redrawn = read_rasters_by_id(engine, split.extra_normal, rasters.settings)
+    train_images = np.concatenate([rasters.images[split.train], extra.images])
+    n_train, n_val = len(train_images), int(split.val.sum())
     if n_train < MIN_TRAIN_FLIGHTS:
         raise TrainingDataError(
             f"only {n_train} training flights on {from_day}..{to_day} outside the validation "
@@ -194,16 +206,28 @@ def train_from_db(
         )
     # The validation flights' cumulative turns, in raster order: the detector's second part.
     table = pd.concat([list_flights(engine, receiver.id, d) for d in held_out])
-    turns = table.set_index("flight_id").loc[rasters.flight_ids[is_val], "turn_cum_deg"]
+    turns = table.set_index("flight_id").loc[rasters.flight_ids[split.val], "turn_cum_deg"]
     result = train_model(
-        rasters.images[~is_val],
-        rasters.images[is_val],
+        train_images,
+        rasters.images[split.val],
         config,
         callbacks,
         raster=rasters.settings,
         val_turn_cum_deg=turns.to_numpy(dtype=np.float64, na_value=np.nan),
+        val_known_normal=split.val_known_normal,
     )
-    result.extra.update({"n_train": n_train, "n_val": n_val})
+    result.extra.update(
+        {
+            "n_train": n_train,
+            "n_val": n_val,
+            "labels": {
+                "odd_left_out": split.dropped_odd,
+                "normal_added": len(extra.flight_ids),
+                "normal_redrawn_left_out": len(redrawn),
+                "normal_in_validation": int(split.val_known_normal.sum()),
+            },
+        }
+    )
     model_id = save_model(
         engine,
         receiver.id,

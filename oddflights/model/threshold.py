@@ -17,12 +17,17 @@ Two rules (``ODDFLIGHTS_THRESHOLD_METHOD``):
   flights are set aside too and the rate rises by about the difference: the trade for not
   letting the odd flights lift the threshold over themselves.
 - ``percentile``: the seed's rule, the ``percentile``-th score of the calibration flights.
+
+Flights the owner labelled normal (oddflights.labels) come as a ``known_normal`` mask: the
+false-alarm rule never sets them aside as presumed odd (the top share is taken from the
+unlabelled flights only) and counts them among the normal flights; flights labelled odd are
+left out of the calibration scores by the caller.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -83,17 +88,32 @@ class Calibration:
     rank: int | None = None
     bound_met: bool | None = None
     achieved_confidence: float | None = None
+    n_labelled_normal: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _scores(scores: ArrayLike) -> np.ndarray:
+    return _scores_known(scores, None)[0]
+
+
+def _scores_known(
+    scores: ArrayLike, known_normal: ArrayLike | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The finite scores and, for each, whether it is a flight labelled normal."""
     s = np.asarray(scores, dtype=np.float64).ravel()
-    s = s[np.isfinite(s)]
+    if known_normal is None:
+        known = np.zeros(s.size, dtype=bool)
+    else:
+        known = np.asarray(known_normal, dtype=bool).ravel()
+        if known.size != s.size:
+            raise ValueError(f"{known.size} known-normal marks for {s.size} scores")
+    finite = np.isfinite(s)
+    s, known = s[finite], known[finite]
     if s.size == 0:
         raise ValueError("cannot calibrate a threshold on no validation flights")
-    return s
+    return s, known
 
 
 def _quantiles(s: np.ndarray) -> dict[str, float]:
@@ -162,22 +182,36 @@ def false_alarm_threshold(
     presumed_odd_percent: float = 2.0,
     confidence: float = CONFIDENCE,
     score_fn: str = "bce",
+    known_normal: ArrayLike | None = None,
 ) -> Calibration:
     """The threshold that flags at most ``false_alarms_per_1000`` of every 1,000 normal
     flights with probability ``confidence``, after setting aside the top
-    ``presumed_odd_percent`` % of ``scores`` as presumed odd (module docstring)."""
+    ``presumed_odd_percent`` % of ``scores`` as presumed odd (module docstring).
+
+    ``known_normal`` (a mask over ``scores``): flights labelled normal, never set aside; the
+    share set aside is still of all the flights, taken from the highest unlabelled ones."""
     rule = ThresholdRule(
         "false_alarm_rate", false_alarms_per_1000, presumed_odd_percent, confidence=confidence
     )
-    s = np.sort(_scores(scores))[::-1]
+    raw, raw_known = _scores_known(scores, known_normal)
+    order = np.argsort(-raw, kind="stable")
+    s, known = raw[order], raw_known[order]
     n = int(s.size)
-    n_odd = min(math.floor(n * rule.presumed_odd_percent / 100.0 + 1e-9), n - 1)
+    n_odd = min(
+        math.floor(n * rule.presumed_odd_percent / 100.0 + 1e-9), n - 1, int((~known).sum())
+    )
+    # The n_odd highest unlabelled flights are presumed odd; the rest (labelled normal ones
+    # included, wherever they score) are the normal flights the bound is about.
+    aside = np.zeros(n, dtype=bool)
+    aside[np.flatnonzero(~known)[:n_odd]] = True
+    normal_pos = np.flatnonzero(~aside)
     m = n - n_odd
     rate = rule.false_alarms_per_1000 / 1000.0
     k, achieved = order_statistic_rank(m, rate, rule.confidence)
+    pos = int(normal_pos[k - 1])
     return Calibration(
-        threshold=float(s[n_odd + k - 1]),
-        percentile=float(100.0 * (1.0 - (n_odd + k) / n)),
+        threshold=float(s[pos]),
+        percentile=float(100.0 * (1.0 - (pos + 1) / n)),
         n=n,
         score_fn=score_fn,
         quantiles=_quantiles(s),
@@ -189,13 +223,30 @@ def false_alarm_threshold(
         rank=k,
         bound_met=achieved >= rule.confidence,
         achieved_confidence=float(achieved),
+        n_labelled_normal=int(known.sum()),
     )
 
 
-def calibrate(scores: ArrayLike, rule: ThresholdRule, score_fn: str = "bce") -> Calibration:
-    """The threshold of ``scores`` under ``rule``. ValueError on no (finite) scores."""
+def calibrate(
+    scores: ArrayLike,
+    rule: ThresholdRule,
+    score_fn: str = "bce",
+    known_normal: ArrayLike | None = None,
+) -> Calibration:
+    """The threshold of ``scores`` under ``rule``. ValueError on no (finite) scores.
+    ``known_normal``: which flights are labelled normal (the false-alarm rule never sets
+    them aside; the percentile rule counts every flight anyway)."""
     if rule.method == "percentile":
-        return calibrate_threshold(scores, rule.percentile, score_fn)
+        cal = calibrate_threshold(scores, rule.percentile, score_fn)
+        if known_normal is None:
+            return cal
+        _, known = _scores_known(scores, known_normal)
+        return replace(cal, n_labelled_normal=int(known.sum()))
     return false_alarm_threshold(
-        scores, rule.false_alarms_per_1000, rule.presumed_odd_percent, rule.confidence, score_fn
+        scores,
+        rule.false_alarms_per_1000,
+        rule.presumed_odd_percent,
+        rule.confidence,
+        score_fn,
+        known_normal,
     )

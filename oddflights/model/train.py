@@ -190,6 +190,7 @@ def train_model(
     *,
     raster: RasterSettings | None = None,
     val_turn_cum_deg: NDArray[np.float64] | None = None,
+    val_known_normal: NDArray[np.bool_] | None = None,
 ) -> TrainResult:
     """Train the autoencoder on ``train_images``, judge it on ``val_images`` (held-out days),
     and fit its Detector on them.
@@ -199,7 +200,9 @@ def train_model(
     precision/recall/F1/IoU for training and validation. ``raster``: the settings the images
     were drawn with (default: their size, 1 px lines, 200 km). ``val_turn_cum_deg``: the
     validation flights' cumulative turns; without them (synthetic images) the detector
-    decides by the reconstruction error alone (``ae``).
+    decides by the reconstruction error alone (``ae``). ``val_known_normal``: which
+    validation flights the owner labelled normal (the threshold counts them as normal; see
+    oddflights.labels).
     """
     started = time.perf_counter()
     x_train = as_model_input(train_images)
@@ -242,6 +245,8 @@ def train_model(
         percentile=config.threshold_percentile,
         rule=config.threshold_rule(),
         combine=config.combine if val_turn_cum_deg is not None else "ae",
+        known_normal=val_known_normal,
+        train_images=x_train,  # the pixel rarity part counts the fitted days' pixels
     )
     return TrainResult(
         model=model,

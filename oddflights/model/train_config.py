@@ -31,7 +31,7 @@ class TrainConfig:
     # Day-to-day variation (oddflights.model.augment): one of its AUGMENTS.
     augment: str = "none"
     pos_weight: float = 0.0  # weighted_bce only; 0: inverse lit share of the training images
-    score_fn: str = "bce"
+    score_fn: str = "track_bce"  # the measured default (oddflights.config, BENCHMARKS.md)
     threshold_percentile: float = 98.0
     # The threshold rule (oddflights.model.threshold): a target false-alarm rate on the
     # held-out days after setting aside the presumed odd top, or the percentile above.

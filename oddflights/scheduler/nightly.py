@@ -5,6 +5,11 @@ zone): build its flights, train when due, score it, and record the day in ``runs
   ``skipped``; every other day from the receiver's first day of positions to yesterday is
   worked through in order, so downtime and failed days are made up by the next run.
 - Warm-up: a receiver's first ``warmup_days`` are built for training but not scored.
+- Backfill (``backfill``, `nightly --backfill`): a receiver with no ready model yet and
+  history from before (readsb traces, an archive) gets one on the first night. The last day
+  to do is trained for on the ``train_window_days`` before it, which are built as warm-up
+  days; days older than that window are recorded skipped without being built. With a
+  model already there, it is an ordinary run.
 - Training: when there is no ready model trained before the day, or the newest one ended its
   training more than ``retrain_days`` before the day; on the ``train_window_days`` before the
   day (the last of them held out for validation and the threshold).
@@ -27,7 +32,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from oddflights import config
+from oddflights.progress import ProgressFn, Step, tell
 from oddflights.receivers import Receiver
 
 if TYPE_CHECKING:
@@ -160,6 +166,9 @@ class NightlySettings:
     train_window_days: int = 14
     warmup_days: int = 3
     lock_stale_hours: float = 6.0
+    prune_keep_days: int = 0  # 0: no prune after scoring
+    # Train the first model on the history before the last day (see the module's docstring).
+    backfill: bool = False
 
     @classmethod
     def from_settings(cls) -> NightlySettings:
@@ -168,6 +177,7 @@ class NightlySettings:
             train_window_days=int(config.get("train_window_days")),
             warmup_days=int(config.get("warmup_days")),
             lock_stale_hours=float(config.get("lock_stale_hours")),
+            prune_keep_days=int(config.get("prune_keep_days")),
         )
 
 
@@ -275,17 +285,27 @@ def run_day(
     first: date,
     settings: NightlySettings,
     train_config: Any = None,
+    warmup_until: date | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> DayOutcome:
-    """Build, train if due, and score one day (no run record; see ``run_receiver``)."""
+    """Build, train if due, and score one day (no run record; see ``run_receiver``).
+    ``warmup_until`` (a backfill): the days before it are warm-up, whatever ``first``.
+    ``on_stage`` hears each stage's name as it starts (progress)."""
+    stage = on_stage or (lambda _name: None)
+    from oddflights.alerts import deliver_alerts
     from oddflights.flights.build import build_flights
     from oddflights.scoring.score import score_day
 
     _pause_point("build", day)
+    stage("build")
     # The build stores with each flight what scoring needs of its track (rasters, track
     # facts), so its points are freed at once rather than handed to scoring.
     built = build_flights(engine, receiver, [day])
     counts: dict[str, Any] = {"flights": built.flights}
-    if day < first + timedelta(days=settings.warmup_days):
+    if warmup_until is not None and day < warmup_until:
+        counts["note"] = "backfill: history for the first model, not scored"
+        return DayOutcome(day, "skipped", counts)
+    if warmup_until is None and day < first + timedelta(days=settings.warmup_days):
         counts["note"] = "warm-up day: used for training, not scored"
         return DayOutcome(day, "skipped", counts)
     if built.flights == 0:
@@ -293,14 +313,19 @@ def run_day(
         return DayOutcome(day, "skipped", counts)
     if training_due(engine, receiver, day, settings.retrain_days):
         _pause_point("train", day)
+        stage("train")
         counts.update(_train(engine, receiver, day, first, settings, train_config))
     _pause_point("score", day)
+    stage("score")
     summary = score_day(engine, receiver, day)
     counts.update(model_id=summary.model_id, scored=summary.flights, anomalies=summary.anomalies)
     _pause_point("record", day)
     report = _write_report(engine, receiver, day)
     if report is not None:
         counts["report"] = str(report)
+    # The day's new flagged flights to every alert target; never raises (failures are in
+    # counts["alerts"] and retried by the next run).
+    counts.update(deliver_alerts(engine, receiver, day))
     return DayOutcome(day, "ok", counts)
 
 
@@ -323,8 +348,10 @@ def run_receiver(
     day: date | None = None,
     settings: NightlySettings | None = None,
     train_config: Any = None,
+    progress: ProgressFn | None = None,
 ) -> ReceiverOutcome:
-    """One receiver's part of a nightly run, under its lock."""
+    """One receiver's part of a nightly run, under its lock; ``progress`` hears of each
+    day's stages."""
     from oddflights.db.locks import hold_lock
     from oddflights.db.runs import FAILED, finish_run, mark_interrupted, start_run
 
@@ -354,10 +381,23 @@ def run_receiver(
             message = "; ".join([*notes, "no day to do"])
             return ReceiverOutcome(receiver.name, "nothing", message=message, interrupted=stuck)
         outcome = ReceiverOutcome(receiver.name, "ok", interrupted=stuck)
-        for d in todo:
+        warmup_until = None
+        if settings.backfill and day is None:
+            todo, older, warmup_until = backfill_plan(engine, receiver, todo, first, settings)
+            for d in older:
+                note = {"note": "backfill: older than the training window, not built"}
+                finish_run(engine, start_run(engine, KIND, receiver.id, d), "skipped", note)
+                outcome.days.append(DayOutcome(d, "skipped", note))
+        for i, d in enumerate(todo):
             run_id = start_run(engine, KIND, receiver.id, d)
+
+            def on_stage(name: str, i: int = i, d: date = d) -> None:
+                tell(progress, Step("nightly", i, len(todo), f"{receiver.name} {d}: {name}"))
+
             try:
-                result = run_day(engine, receiver, d, first, settings, train_config)
+                result = run_day(
+                    engine, receiver, d, first, settings, train_config, warmup_until, on_stage
+                )
             except Exception as exc:  # any failure is recorded and the run goes on
                 _log.error("nightly %s %s failed: %s", receiver.name, d, exc)
                 _log.debug("%s", traceback.format_exc())
@@ -368,9 +408,27 @@ def run_receiver(
                 raise
             finish_run(engine, run_id, result.status, result.counts, result.error)
             outcome.days.append(result)
+            said = f"{receiver.name} {d}: {result.status}"
+            tell(progress, Step("nightly", i + 1, len(todo), said))
         n_failed = sum(1 for x in outcome.days if x.status == FAILED)
         outcome.message = "; ".join([*notes, f"{len(outcome.days)} day(s), {n_failed} failed"])
         return outcome
+
+
+def backfill_plan(
+    engine: Engine, receiver: Receiver, todo: list[date], first: date, settings: NightlySettings
+) -> tuple[list[date], list[date], date | None]:
+    """A backfill's days: (to run, older than the training window, the day warm-up ends).
+    Unchanged (and None) when the receiver has a ready model for the last day, or fewer than
+    2 days of history before it (too few to train on)."""
+    from oddflights.db.registry import newest_ready_model
+
+    assert receiver.id is not None
+    last = todo[-1]
+    if (last - first).days < 2 or newest_ready_model(engine, receiver.id, last) is not None:
+        return todo, [], None
+    start = last - timedelta(days=settings.train_window_days)
+    return [d for d in todo if d >= start], [d for d in todo if d < start], last
 
 
 def _record_interrupted(engine: Engine, run_id: int, exc: BaseException) -> None:
@@ -393,17 +451,22 @@ def run_nightly(
     today: date | None = None,
     settings: NightlySettings | None = None,
     train_config: Any = None,
+    progress: ProgressFn | None = None,
 ) -> NightlyReport:
     """One nightly run over ``receivers``: every day not yet done up to yesterday (each
     receiver's zone; ``today`` overrides the clock), or just ``day``. ``train_config`` (a
     TrainConfig) overrides the training settings."""
+    from oddflights.scheduler.prune import prune_after_nightly
+
     t0 = time.perf_counter()
     report = NightlyReport()
     settings = settings or NightlySettings.from_settings()
     for receiver in receivers:
         local_today = today or datetime.now(receiver.zone).date()
-        report.receivers.append(
-            run_receiver(engine, receiver, local_today, day, settings, train_config)
-        )
+        outcome = run_receiver(engine, receiver, local_today, day, settings, train_config, progress)
+        if outcome.status != "locked":  # ODDFLIGHTS_PRUNE_KEEP_DAYS, after scoring
+            pruned = prune_after_nightly(engine, receiver, settings.prune_keep_days, local_today)
+            outcome.message = "; ".join(m for m in (outcome.message, pruned) if m)
+        report.receivers.append(outcome)
     report.seconds = time.perf_counter() - t0
     return report

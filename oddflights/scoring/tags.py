@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from oddflights.flights.geo import step_marks, turns_deg
 from oddflights.flights.raster import project
 from oddflights.scoring.tracks import Tracks, track_slice
 
@@ -101,9 +102,7 @@ def _resample(
 ) -> tuple[FloatArray, ...]:
     """Points about ``step_km`` apart along the track (the first point of each step)."""
     step = np.hypot(np.diff(x), np.diff(y))
-    along = np.concatenate(([0.0], np.cumsum(step)))
-    bucket = np.floor(along / step_km).astype(np.int64)
-    first = np.concatenate(([True], bucket[1:] != bucket[:-1]))
+    first = step_marks(np.concatenate(([0.0], np.cumsum(step))), step_km)
     return x[first], y[first], t[first]
 
 
@@ -112,10 +111,6 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[list[int]]:
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     runs: list[list[int]] = edges.reshape(-1, 2).tolist()
     return runs
-
-
-def _wrap(deg: FloatArray) -> FloatArray:
-    return (deg + 180.0) % 360.0 - 180.0
 
 
 def _window_gain(cum: FloatArray, t_s: FloatArray, window_s: float) -> float:
@@ -137,30 +132,13 @@ def shape_tags(
     rx, ry, rt = _resample(x, y, t_s, p.step_km)
     if len(rx) < 4:
         return []
-    heading = np.degrees(np.arctan2(np.diff(rx), np.diff(ry)))
-    turn = _wrap(np.diff(heading))  # turn at points 1..n-2, signed (+ = right)
+    turn = turns_deg(np.diff(rx), np.diff(ry))  # turn at points 1..n-2, signed (+ = right)
     when = rt[1:-1]
     tags: list[str] = []
     smooth = _centred_mean(turn, p.smooth_steps)
 
     # Holding: same-way ~180° turns whose centres repeat at one place.
-    turns = []
-    for sign in (1.0, -1.0):
-        for a, b in _runs(smooth * sign >= p.turn_deg_per_step):
-            angle = float(turn[a:b].sum()) * sign
-            if p.hold_turn_deg[0] <= angle <= p.hold_turn_deg[1]:
-                turns.append(
-                    (sign, float(rx[a + 1 : b + 2].mean()), float(ry[a + 1 : b + 2].mean()))
-                )
-    holding = any(
-        sum(
-            1
-            for s_j, x_j, y_j in turns
-            if s_j == s_i and np.hypot(x_i - x_j, y_i - y_j) <= p.hold_same_place_km
-        )
-        >= p.hold_min_turns
-        for s_i, x_i, y_i in turns
-    )
+    holding = _hold_place(turn, smooth, rx, ry, p) is not None
     if holding:
         tags.append("holding")
 
@@ -191,6 +169,46 @@ def shape_tags(
         ):
             tags.append("survey")
     return tags
+
+
+def _hold_place(
+    turn: FloatArray, smooth: FloatArray, rx: FloatArray, ry: FloatArray, p: TagParams
+) -> tuple[float, float] | None:
+    """The mean centre of the most same-way ~180° turns at one place, when they are at least
+    hold_min_turns (a hold); None otherwise."""
+    turns = []
+    for sign in (1.0, -1.0):
+        for a, b in _runs(smooth * sign >= p.turn_deg_per_step):
+            angle = float(turn[a:b].sum()) * sign
+            if p.hold_turn_deg[0] <= angle <= p.hold_turn_deg[1]:
+                turns.append(
+                    (sign, float(rx[a + 1 : b + 2].mean()), float(ry[a + 1 : b + 2].mean()))
+                )
+    best: list[tuple[float, float]] = []
+    for s_i, x_i, y_i in turns:
+        group = [
+            (x_j, y_j)
+            for s_j, x_j, y_j in turns
+            if s_j == s_i and np.hypot(x_i - x_j, y_i - y_j) <= p.hold_same_place_km
+        ]
+        if len(group) > len(best):
+            best = group
+    if len(best) < p.hold_min_turns:
+        return None
+    return float(np.mean([g[0] for g in best])), float(np.mean([g[1] for g in best]))
+
+
+def hold_place(
+    x: FloatArray, y: FloatArray, t_s: FloatArray, params: TagParams = PARAMS
+) -> tuple[float, float] | None:
+    """Where a flight held ((x, y) km, the centre of its repeated turns), as the ``holding``
+    tag finds it; None when it did not hold."""
+    p = params
+    rx, ry, _ = _resample(x, y, t_s, p.step_km)
+    if len(rx) < 4:
+        return None
+    turn = turns_deg(np.diff(rx), np.diff(ry))
+    return _hold_place(turn, _centred_mean(turn, p.smooth_steps), rx, ry, p)
 
 
 def _centred_mean(values: FloatArray, window: int) -> FloatArray:

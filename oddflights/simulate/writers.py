@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 
 from oddflights.columns import TABLE_COLUMNS
 from oddflights.simulate.simulation import LABEL_COLUMNS, Simulation
+from oddflights.simulate.traces import write_globe_history
 from oddflights.simulate.world import to_latlon
 
-FORMATS = ("table", "sbs", "raw", "avr", "beast")
+FORMATS = ("table", "sbs", "raw", "avr", "beast", "readsb-trace")
 # Mode S formats: DF17 frames; AVR and Beast times count from midnight UTC of the file's day,
 # so ingest them with --start-time YYYY-MM-DDT00:00:00Z.
 _MODES_SUFFIX = {"raw": "raw.csv", "avr": "avr", "beast": "beast"}
@@ -259,7 +260,9 @@ def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") ->
     ``fmt`` is ``table`` (``YYYY-MM-DD.csv`` with ``TABLE_COLUMNS``), ``sbs``
     (``YYYY-MM-DD.sbs``, SBS-1 lines with CRLF endings), or a Mode S format: ``raw``
     (``YYYY-MM-DD.raw.csv``, timestamp + hex frame), ``avr`` or ``beast`` (their counters start
-    at midnight UTC of the file's day). Faults apply to the text formats table and sbs.
+    at midnight UTC of the file's day), or ``readsb-trace`` (readsb history:
+    ``globe_history/YYYY/MM/DD/traces/xx/trace_full_<icao>.json``, gzip; the day folders are
+    returned). Faults apply to the text formats table and sbs.
     Returns the paths written.
     """
     if fmt not in FORMATS:
@@ -280,6 +283,9 @@ def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") ->
         lo, hi = np.searchsorted(ms, [day * day_ms, (day + 1) * day_ms])
         part = positions.iloc[lo:hi]
         name = pd.Timestamp(day * day_ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+        if fmt == "readsb-trace":
+            paths.append(write_globe_history(part, out, day * day_ms))
+            continue
         if fmt in _MODES_SUFFIX:
             paths.append(
                 _write_modes(part, out / f"{name}.{_MODES_SUFFIX[fmt]}", fmt, day * day_ms)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -26,10 +27,12 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oddflights.days import parse_day
-from oddflights.db.engine import current_revision
 from oddflights.errors import OddflightsError
 from oddflights.rows import receiver_row
+from oddflights.web.feedback import Feedback
+from oddflights.web.metrics import health, registry
 from oddflights.web.site import BadRequest, NotFound, Site, parse_int
+from oddflights.web.tiles import tile_settings
 
 _log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -41,6 +44,16 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 MAX_SCALE = 8
+
+
+def content_policy(tile_origin: str | None = None) -> str:
+    """CSP, or with the optional tile map (oddflights.web.tiles): Leaflet's script, served
+    from here, and images from the tiles' origin; still nothing else from anywhere."""
+    if not tile_origin:
+        return CSP
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {tile_origin}") + (
+        "; script-src 'self'"
+    )
 
 
 def templates() -> Jinja2Templates:
@@ -57,8 +70,9 @@ def templates() -> Jinja2Templates:
 class _SecurityHeaders:
     """Adds a strict Content-Security-Policy and no-sniff to every response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
         self.app = app
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +82,7 @@ class _SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"content-security-policy", self.csp))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer"))
                 message["headers"] = headers
@@ -77,13 +91,22 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(engine: Engine) -> Starlette:
-    """The app over ``engine`` (which should be opened with ``open_readonly``)."""
+def create_app(engine: Engine, feedback_engine: Engine | None = None) -> Starlette:
+    """The app over ``engine`` (which should be opened with ``open_readonly``). With
+    ``feedback_engine`` (read-write), flight pages get the feedback buttons
+    (oddflights.web.feedback), which write through it alone."""
     site = Site(engine)
     tpl = templates()
+    feedback: Feedback | None = None
+    metrics_registry = registry(engine)
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        if feedback is not None:
+            context.setdefault("feedback", feedback.context(request))
         return tpl.TemplateResponse(request, name, context, status_code=status)
+
+    if feedback_engine is not None:
+        feedback = Feedback(feedback_engine, page)
 
     def _flag(request: Request, name: str) -> bool:
         value = request.query_params.get(name, "")
@@ -109,11 +132,16 @@ def create_app(engine: Engine) -> Starlette:
         receiver = site.receiver(request.path_params["name"])
         day = parse_day(request.path_params["day"])
         model_id = parse_int(request.query_params.get("model"), "model")
-        data = site.day_page(receiver, day, model_id=model_id, include_all=_flag(request, "all"))
+        data = site.day_page(
+            receiver, day, model_id=model_id, include_all=_flag(request, "all"), include_known=True
+        )
         return page(request, "day.html", **data)
 
     def flight_page(request: Request) -> Response:
-        return page(request, "flight.html", **site.flight_page(_flight_id(request)))
+        data = site.flight_page(_flight_id(request))
+        if feedback is not None:
+            data["feedback_state"] = feedback.flight_state(_flight_id(request))
+        return page(request, "flight.html", **data)
 
     def residual_image(request: Request) -> Response:
         flight_id = _flight_id(request)
@@ -158,7 +186,12 @@ def create_app(engine: Engine) -> Starlette:
         return JSONResponse(site.flight_json(_flight_id(request)))
 
     def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "schema": current_revision(engine)})
+        status, body = health(engine)
+        return JSONResponse(body, status_code=status)
+
+    def metrics(request: Request) -> Response:
+        # Read from the database at each scrape (oddflights.web.metrics).
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     # Errors
 
@@ -196,8 +229,11 @@ def create_app(engine: Engine) -> Starlette:
         Route("/api/anomalies/{receiver}/{day}", api_anomalies),
         Route("/api/flights/{flight_id}", api_flight),
         Route("/healthz", healthz),
+        Route("/metrics", metrics),
         Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
+    if feedback is not None:
+        routes[-1:-1] = feedback.routes()
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -207,7 +243,8 @@ def create_app(engine: Engine) -> Starlette:
             Exception: server_error,
         },
     )
-    app.add_middleware(_SecurityHeaders)
+    tiles = tile_settings()
+    app.add_middleware(_SecurityHeaders, csp=content_policy(tiles["origin"] if tiles else None))
     app.state.engine = engine
     app.state.site = site
     return app

@@ -36,21 +36,29 @@ def render_day_report(engine: Engine, receiver: Receiver | str, day: date) -> st
     (oddflights.web.site) when it has no flights that day; an unscored day gives a report
     that says so."""
     site = Site(engine)
+    site.tiles = None  # the report is self-contained: its maps are inline SVG, whatever tile_url
     rec = site.receiver(receiver) if isinstance(receiver, str) else receiver
     data = site.day_page(rec, day)
     flights: list[dict[str, Any]] = []
-    model_id = data["model_id"]
-    airports = site.airports(rec, model_id, day) if data["rows"] else None
+    strips = site.airports(rec, data["model_id"], day) if data["rows"] else None
     for i, row in enumerate(data["rows"]):
         item = dict(row)
         if i < MAX_PICTURES:
             png = site.pictures.residual_png(row["flight_id"], row["model_id"], PICTURE_SCALE)
             item["picture"] = _data_uri(png)
-            track, _ = site.track_drawings(
-                site.flight(row["flight_id"]), rec, airports, clip_id=f"frame-{row['flight_id']}"
+            track, profile = site.track_drawings(
+                site.flight(row["flight_id"]),
+                rec,
+                clip_id=f"map-{row['flight_id']}",
+                width=480,
+                strips=strips,
             )
             item["track_svg"] = track
+            item["profile_svg"] = profile
         flights.append(item)
+    flagged = [r for r in data["rows"] if r["is_anomaly"]][:MAX_PICTURES]
+    # The report's map links to the flights' sections in the file itself.
+    data["day_map_svg"] = site.day_map(rec, flagged, link="#flight-{}") if flagged else ""
     env = templates().env
     return env.get_template("report.html").render(
         **data,

@@ -7,6 +7,7 @@ OddflightsErrors, which the app turns into 404 and 400 pages in one handler.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from oddflights import rows
+from oddflights.db.aircraft import read_aircraft
 from oddflights.db.flights import get_flight, list_flights
 from oddflights.db.receivers import get_receiver, list_receivers
-from oddflights.db.registry import ModelNotFound, get_model
 from oddflights.db.scores import query_anomalies, scoring_models
 from oddflights.db.web_queries import day_summaries, flight_scores, receiver_day_counts
 from oddflights.errors import NotFoundError, OddflightsError
@@ -29,9 +30,12 @@ from oddflights.flights.raster import project
 from oddflights.flights.segment import seconds
 from oddflights.flights.track import read_flight_track
 from oddflights.receivers import Receiver
-from oddflights.scoring.airports import day_airports, training_airports
+from oddflights.scoring import tag_text
+from oddflights.scoring.airports import KnownAirports, known_airports
+from oddflights.web.links import flight_links, registration_country
+from oddflights.web.maps import DayTrack, day_map_svg, flight_map_svg, profile_svg
 from oddflights.web.pictures import PictureMaker
-from oddflights.web.svg import altitude_svg, track_svg
+from oddflights.web.tiles import map_data, tile_settings
 
 
 class NotFound(NotFoundError):
@@ -60,6 +64,10 @@ def parse_int(text: str | None, what: str, minimum: int = 1) -> int | None:
     return value
 
 
+# The day map shows at most this many flagged flights (by rank): more would be a tangle.
+DAY_MAP_FLIGHTS = 30
+
+
 def local_time(value: Any, zone: ZoneInfo) -> str:
     """``HH:MM`` in the receiver's zone, with the zone's abbreviation."""
     ts = pd.Timestamp(value).to_pydatetime() if not isinstance(value, datetime) else value
@@ -74,6 +82,8 @@ class Site:
 
     def __post_init__(self) -> None:
         self.pictures = PictureMaker(self.engine)
+        # With a tile URL the maps are Leaflet's (oddflights.web.tiles), else inline SVG.
+        self.tiles = tile_settings()
         self._airports: dict[tuple[int, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -110,6 +120,7 @@ class Site:
         *,
         model_id: int | None = None,
         include_all: bool = False,
+        include_known: bool = False,
         top: int | None = None,
     ) -> tuple[list[dict[str, Any]], list[int]]:
         """The day's scored rows as `oddflights anomalies --format json` gives them, and the
@@ -132,9 +143,15 @@ class Site:
             day,
             model_id=model_id,
             include_all=include_all,
+            include_known=include_known,
             top=top,
         )
-        return rows.anomaly_rows(df), models
+        found = rows.anomaly_rows(df)
+        # The tags in words (tag_text): the airports found in the data are the shown model's.
+        shown = model_id if model_id is not None else models[0]
+        inferred = functools.partial(self.airports, receiver, shown, day)
+        tag_text.add_tag_text(self.engine, receiver, found, inferred=inferred)
+        return found, models
 
     def day_page(
         self,
@@ -143,9 +160,12 @@ class Site:
         *,
         model_id: int | None = None,
         include_all: bool = False,
+        include_known: bool = False,
     ) -> dict[str, Any]:
         """Everything the day page shows: the flagged (or all scored) flights by rank with
-        local times, or the unscored flights when no model scored the day."""
+        local times, or the unscored flights when no model scored the day. With
+        ``include_known``, the known flights that scored above the threshold too (``known``
+        True, with the rule's reason; never ``is_anomaly``)."""
         assert receiver.id is not None
         flights = list_flights(self.engine, receiver.id, day)
         if flights.empty:
@@ -154,7 +174,11 @@ class Site:
         zone = receiver.zone
         try:
             scored, models = self.anomalies(
-                receiver, day, model_id=model_id, include_all=include_all
+                receiver,
+                day,
+                model_id=model_id,
+                include_all=include_all,
+                include_known=include_known,
             )
         except NotFound:
             if model_id is not None:
@@ -172,6 +196,7 @@ class Site:
                 unscored.append(row)
         shown_model = model_id if model_id is not None else (models[0] if models else None)
         threshold = scored[0]["threshold"] if scored else None
+        flagged = [r for r in scored if r["is_anomaly"]][:DAY_MAP_FLIGHTS]
         return {
             "receiver": receiver,
             "day": day,
@@ -183,7 +208,75 @@ class Site:
             "include_all": include_all,
             "rows": scored,
             "unscored": unscored,
+            "day_map_svg": self.day_map(receiver, flagged) if flagged and not self.tiles else "",
+            "map_data": self.day_map_data(receiver, flagged) if flagged and self.tiles else None,
+            "n_mapped": len(flagged),
         }
+
+    def known(self, receiver: Receiver) -> KnownAirports:
+        """The listed airports in the receiver's frame (airportsdata)."""
+        return known_airports(receiver.lat, receiver.lon, receiver.range_km)
+
+    def track_arrays(self, flight_id: int, receiver: Receiver) -> dict[str, Any]:
+        """The flight's cleaned track: x, y (km from the receiver), t (s), altitude, speed."""
+        track = read_flight_track(self.engine, flight_id)
+        lat = track["lat"].to_numpy(dtype=np.float64)
+        lon = track["lon"].to_numpy(dtype=np.float64)
+        x, y = project(lat, lon, receiver.lat, receiver.lon)
+        return {
+            "lat": lat,
+            "lon": lon,
+            "x": np.asarray(x, dtype=np.float64),
+            "y": np.asarray(y, dtype=np.float64),
+            "t": seconds(track["ts"]) if len(track) else np.zeros(0),
+            "alt": pd.to_numeric(track["altitude_ft"], errors="coerce").to_numpy(np.float64),
+            "speed": pd.to_numeric(track["groundspeed_kt"], errors="coerce").to_numpy(np.float64),
+            "start": track["ts"].iloc[0] if len(track) else None,
+        }
+
+    def tag_texts(
+        self,
+        tags: list[str],
+        receiver: Receiver,
+        inferred: Any,
+        track: dict[str, Any] | None = None,
+        low_xy: Any = None,
+        flight_id: int | None = None,
+    ) -> list[str]:
+        """The tags in words (oddflights.scoring.tag_text.tag_texts); the track is read only
+        when a tag needs it and none is given."""
+        read: Any = track
+        if track is None and flight_id is not None:
+            read = functools.partial(self.track_arrays, flight_id, receiver)
+        return tag_text.tag_texts(tags, receiver, inferred, low_xy=low_xy, track=read)
+
+    def day_map_data(self, receiver: Receiver, flagged: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the tile map of the day draws (oddflights.web.tiles.map_data)."""
+        assert self.tiles is not None
+        flights = []
+        for r in flagged:
+            t = self.track_arrays(int(r["flight_id"]), receiver)
+            label = f"{r['callsign'] or 'no callsign'} ({r['icao24']})"
+            href = f"/flights/{r['flight_id']}"
+            flights.append({"rank": r["rank"], "href": href, "label": label, **t})
+        return map_data(receiver, self.known(receiver), self.tiles, flights)
+
+    def day_map(
+        self, receiver: Receiver, flagged: list[dict[str, Any]], link: str = "/flights/{}"
+    ) -> str:
+        """The day's flagged flights on the basemap, numbered by rank."""
+        tracks = []
+        for r in flagged:
+            t = self.track_arrays(int(r["flight_id"]), receiver)
+            label = f"{r['callsign'] or 'no callsign'} ({r['icao24']})"
+            tracks.append(DayTrack(int(r["rank"]), int(r["flight_id"]), label, t["x"], t["y"]))
+        return day_map_svg(
+            tracks,
+            (receiver.lat, receiver.lon),
+            receiver.range_km,
+            self.known(receiver),
+            link=link,
+        )
 
     # A flight
 
@@ -218,34 +311,42 @@ class Site:
         with self._lock:
             if key in self._airports:
                 return self._airports[key]
-        found: Any = None
-        if model_id is not None:
-            try:
-                info = get_model(self.engine, model_id)
-                found = training_airports(self.engine, receiver, info)
-            except ModelNotFound:
-                found = None
-        if found is None:
-            found = day_airports(self.engine, receiver, day)
+        found = tag_text.inferred_airports(self.engine, receiver, model_id, day)
         with self._lock:
             self._airports[key] = found
         return found
 
     def track_drawings(
-        self, flight: dict[str, Any], receiver: Receiver, airports: Any, clip_id: str = "frame"
+        self,
+        flight: dict[str, Any],
+        receiver: Receiver,
+        track: dict[str, Any] | None = None,
+        clip_id: str = "map",
+        width: int = 640,
+        strips: Any = None,
     ) -> tuple[str, str]:
-        """The flight's track SVG over the frame and its altitude profile SVG."""
-        track = read_flight_track(self.engine, int(flight["flight_id"]))
-        lat = track["lat"].to_numpy(dtype=np.float64)
-        lon = track["lon"].to_numpy(dtype=np.float64)
-        x, y = project(lat, lon, receiver.lat, receiver.lon)
+        """The flight's map (at its own scale, on the basemap) and its altitude and speed
+        profile, as SVG."""
+        if track is None:
+            track = self.track_arrays(int(flight["flight_id"]), receiver)
         label = f"flight {flight['flight_id']} ({flight['callsign'] or flight['icao24']})"
-        track_svg_text = track_svg(
-            np.asarray(x), np.asarray(y), receiver.range_km, airports, title=label, clip_id=clip_id
+        drawn = flight_map_svg(
+            track["x"],
+            track["y"],
+            (receiver.lat, receiver.lon),
+            receiver.range_km,
+            self.known(receiver),
+            title=label,
+            clip_id=clip_id,
+            width=width,
+            height=width * 3 // 4,
+            strips_xy=strips,
         )
-        t = seconds(track["ts"]) if len(track) else np.zeros(0)
-        alt = pd.to_numeric(track["altitude_ft"], errors="coerce").to_numpy(dtype=np.float64)
-        return track_svg_text, altitude_svg(t, alt)
+        start = "" if track["start"] is None else local_time(track["start"], receiver.zone)
+        profile = profile_svg(
+            track["t"], track["alt"], track["speed"], width=width, start_label=start
+        )
+        return drawn, profile
 
     def flight_page(self, flight_id: int) -> dict[str, Any]:
         """Everything the flight page shows."""
@@ -253,8 +354,22 @@ class Site:
         flight = self.flight(flight_id)
         receiver = self.receiver_by_id(int(flight["receiver_id"]))
         newest = data["scores"][0]["model_id"] if data["scores"] else None
-        airports = self.airports(receiver, newest, flight["day"])
-        track, altitude = self.track_drawings(flight, receiver, airports)
+        track = self.track_arrays(flight_id, receiver)
+        inferred = self.airports(receiver, newest, flight["day"])
+        drawn, profile = self.track_drawings(flight, receiver, track, strips=inferred)
+        tile_map = None
+        if self.tiles:
+            label = f"{flight['callsign'] or flight['icao24']}"
+            one = {"rank": None, "href": None, "label": label, **track}
+            tile_map = map_data(receiver, self.known(receiver), self.tiles, [one])
+            drawn = ""
+        # The go-around's low points as stored with the flight (as the day page has them).
+        facts = flight.get("track_tags")
+        low = facts.get("low_xy") if isinstance(facts, dict) else None
+        for s in data["scores"]:
+            s["tag_text"] = self.tag_texts(
+                list(s["tags"]), receiver, inferred, track=track, low_xy=low
+            )
         zone = receiver.zone
         return {
             "flight": data,
@@ -262,7 +377,25 @@ class Site:
             "day": flight["day"],
             "start_local": local_time(flight["start_ts"], zone),
             "end_local": local_time(flight["end_ts"], zone),
-            "track_svg": track,
-            "altitude_svg": altitude,
-            "n_airports": len(airports),
+            "track_svg": drawn,
+            "map_data": tile_map,
+            "altitude_svg": profile,
+            "links": flight_links(str(flight["icao24"]), flight["day"]),
+            "country": registration_country(str(flight["icao24"])),
+            "aircraft": self.aircraft(str(flight["icao24"])),
         }
+
+    def aircraft(self, icao24: str) -> dict[str, Any] | None:
+        """What readsb's database says of the aircraft (registration, type_code,
+        description, operator, year; None for each it left out), or None when the
+        aircraft table does not know it."""
+        found = read_aircraft(self.engine, [icao24])
+        if found.empty:
+            return None
+        row = found.iloc[0]
+        out: dict[str, Any] = {
+            c: (None if pd.isna(row[c]) else str(row[c]))
+            for c in ("registration", "type_code", "description", "operator")
+        }
+        out["year"] = None if pd.isna(row["year"]) else int(row["year"])
+        return out

@@ -17,6 +17,8 @@ from oddflights.bench.ablation import (
     summarize,
 )
 from oddflights.bench.quality import QualityConfig
+from oddflights.model.detector import COMBINATIONS
+from oddflights.model.score import SCORE_FNS
 from oddflights.model.train_config import TrainConfig
 
 
@@ -39,19 +41,29 @@ def test_every_augmentation_is_a_valid_training_config() -> None:
         Grid(setups=("windy",))
 
 
+def test_the_detector_grid_holds_every_score_part_on_one_training() -> None:
+    grid = Grid.detector()
+    assert set(grid.score_fns) == {"bce", "lit_bce", "track_bce"} <= set(SCORE_FNS)
+    assert set(grid.combines) == set(COMBINATIONS)
+    assert (len(grid.losses), len(grid.augmentations), len(grid.line_widths)) == (1, 1, 1)
+
+
 @pytest.mark.slow
 def test_tiny_augmentation_ablation_on_varied_days(tmp_path: Path) -> None:
     cfg = QualityConfig.quick()
     grid = Grid(
         losses=("bce",),
         augmentations=("none", "variation"),
-        score_fns=("bce",),
+        score_fns=("bce", "track_bce"),
         line_widths=(1,),
-        combines=("ae_turn",),
+        combines=("ae_turn", "ae_turn_rarity"),
         setups=("varied",),
     )
     rows = run_ablation(cfg, grid, tmp_path)
-    assert len(rows) == 2 * len(VARIED_TEST_DAYS)
+    assert len(rows) == 2 * 2 * 2 * len(VARIED_TEST_DAYS)
+    assert {(r["score_fn"], r["combine"]) for r in rows} == {
+        (f, c) for f in ("bce", "track_bce") for c in ("ae_turn", "ae_turn_rarity")
+    }
     assert {r["test_day"] for r in rows} == set(VARIED_TEST_DAYS)
     for r in rows:
         assert r["setup"] == "varied" and r["status"] == "ready"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -49,7 +50,7 @@ def test_train_json_then_list_and_show(roof_db: str) -> None:
     )  # fmt: skip
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"model_id", "status", "metrics", "threshold", "seconds"}
+    assert set(doc) == {"model_id", "status", "metrics", "threshold", "seconds", "labels"}
     assert doc["status"] == "ready"
     assert set(doc["metrics"]) == {"model", "all_black", "mean_image"}
     for report in doc["metrics"].values():
@@ -110,12 +111,13 @@ def test_train_show_and_every_score_row_carry_one_threshold(roof_db: str) -> Non
 
 
 def test_train_table_output(roof_db: str) -> None:
-    code, out, _ = run(
+    code, out, err = run(
         "train", "--receiver", "roof", "--from", "2026-01-01", "--to", "2026-01-03",
         "--epochs", "2", "--db", roof_db,
     )  # fmt: skip
     assert code == 0
-    assert "epoch 2/20" not in out and "epoch 2/2" in out
+    # Progress goes to stderr: timestamped lines, as stderr is not a terminal here.
+    assert "epoch 2/20" not in err and re.search(r"^\S+Z epoch 2/2 loss ", err, re.M)
     assert "mean_image" in out and "ready" in out
 
 

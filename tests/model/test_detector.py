@@ -53,7 +53,7 @@ def test_trained_detector_is_calibrated_on_the_validation_images(trained, val_im
     scores = det.decision_function(val_images)
     assert det.threshold == false_alarm_threshold(scores, 5.0, 2.0).threshold
     np.testing.assert_allclose(
-        scores, reconstruction_scores(trained.model, val_images, "bce"), rtol=1e-5
+        scores, reconstruction_scores(trained.model, val_images, det.score_fn), rtol=1e-5
     )
     assert det.predict(val_images).tolist() == (scores > det.threshold).tolist()
     assert det.predict(odd_images(20, width=3)).mean() > 0.5
@@ -88,7 +88,7 @@ def test_a_version_1_detector_still_loads_with_the_percentile_rule(trained) -> N
     old = Detector.from_bytes(buf.getvalue())
     assert old.threshold_method == "percentile" and old.false_alarms_per_1000 is None
     assert old.threshold == trained.detector.threshold
-    assert trained.detector.format_version == 2
+    assert trained.detector.format_version == 3
     back = Detector.from_bytes(trained.detector.to_bytes())
     assert (back.threshold_method, back.false_alarms_per_1000) == ("false_alarm_rate", 5.0)
 

@@ -226,7 +226,14 @@ def test_cli_anomalies_json_csv_and_table(scored: Scored) -> None:
         "rank",
         "model_id",
         "tags",
+        "tag_text",
+        "registration",
+        "aircraft_type",
+        "known",
+        "known_rule",
+        "known_reason",
     }
+    assert rows[0]["known"] is False and rows[0]["known_rule"] is None
     assert rows[0]["start"].endswith("Z") and rows[0]["day"] == SCORED.isoformat()
     assert isinstance(rows[0]["tags"], list)
     code, out = _cli(
@@ -357,7 +364,8 @@ def test_numpy_detector_scores_and_ranks_equal_the_keras_path(scored: Scored) ->
         keras_recon = reconstruct(model, rs.images)
         numpy_recon = detector.reconstruct(rs.images)
         assert float(np.abs(keras_recon - numpy_recon).max()) <= 1e-5
-        return rs.flight_ids, rs.images, score_images(rs.images, keras_recon, "bce"), turn
+        ae = score_images(rs.images, keras_recon, info.config.score_fn)
+        return rs.flight_ids, rs.images, ae, turn
 
     _, _, val_ae, val_turn = parts(info.validation_days)
     ae_scale, turn_scale = Scale.fit(val_ae), Scale.fit(val_turn)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,12 +23,13 @@ from oddflights.db import DatabaseError, open_db
 from oddflights.db.models import ReceiverRow
 from oddflights.db.web_queries import open_readonly
 from oddflights.web.app import create_app
-from oddflights.web.report import nightly_report_path, write_nightly_report
+from oddflights.web.report import nightly_report_path, render_day_report, write_nightly_report
 from tests.model.routes import made_up_detector
 from tests.stub_models import stub_model
 from tests.web.conftest import SMALL_DAY, UNSCORED, PipelineDb, SmallDb
 
 EXTERNAL = re.compile(r"https?://(?!127\.0\.0\.1[:/])", re.IGNORECASE)
+OUT_LINK = re.compile(r'<a class="out" rel="noopener noreferrer" target="_blank" href="[^"]*">')
 
 
 def _nan_to_none(value: object) -> object:
@@ -316,8 +318,11 @@ def _pages(client: TestClient, receiver: str, day: date) -> dict[str, str]:
 def test_pages_fetch_nothing_from_outside(pipeline: TestClient, pipeline_db: PipelineDb) -> None:
     pages = _pages(pipeline, pipeline_db.receiver.name, pipeline_db.day)
     for path, html in pages.items():
-        assert not EXTERNAL.search(html), (path, EXTERNAL.search(html))
-        for src in re.findall(r'(?:src|href)="([^"]*)"', html):
+        # Links out (tar1090, ADS-B Exchange, OpenSky) are plain links a person may follow:
+        # nothing on the page loads from them.
+        inside = OUT_LINK.sub("", html)
+        assert not EXTERNAL.search(inside), (path, EXTERNAL.search(inside))
+        for src in re.findall(r'(?:src|href)="([^"]*)"', inside):
             assert src.startswith(("/", "#")), (path, src)
     csp = pipeline.get("/").headers["content-security-policy"]
     assert "default-src 'none'" in csp
@@ -349,9 +354,12 @@ def test_flight_page_draws_track_altitude_and_scores(
 ) -> None:
     top = pipeline.get(f"/api/anomalies/{pipeline_db.receiver.name}/{pipeline_db.day}").json()[0]
     html = pipeline.get(f"/flights/{top['flight_id']}").text
-    assert '<svg class="track"' in html and '<svg class="altitude"' in html
-    assert html.count('class="ring"') >= 3
+    assert '<svg class="map flight-map"' in html and '<svg class="profile altitude"' in html
+    assert html.count('class="ring"') >= 3  # in the inset of the receiver's frame at least
+    assert '<path class="land"' in html  # the simulated receiver is over the Netherlands
     assert '<polyline class="path"' in html and '<polyline class="alt"' in html
+    assert '<polyline class="speed"' in html
+    assert "globe.adsbexchange.com/?icao=" in html
     assert f"model={pipeline_db.model_id}" in html
     assert f"{top['score']:.4g}" in html
 
@@ -435,3 +443,45 @@ def test_the_web_and_the_cli_say_the_same_about_a_bad_day(
     args = ["report", "--receiver", "r1", "--day", "20261130", "-o", str(tmp_path / "r.html")]
     cli = CliRunner().invoke(main, [*args, "--db", small_db.url])
     assert cli.exit_code == 2 and cli.stderr == f"Error: --day {web}\n"
+
+
+def test_a_tile_url_makes_the_maps_leaflet_maps(
+    pipeline_db: PipelineDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ODDFLIGHTS_TILE_URL set, the flight and day maps are Leaflet's (served from here)
+    over those tiles, and the page may load images from the tiles' host, nothing else."""
+    monkeypatch.setenv("ODDFLIGHTS_TILE_URL", "https://{s}.tile.example.org/{z}/{x}/{y}.png")
+    monkeypatch.setenv("ODDFLIGHTS_TILE_ATTRIBUTION", "© Example <tiles>")
+    name, day = pipeline_db.receiver.name, pipeline_db.day
+    engine = open_readonly(pipeline_db.url)
+    try:
+        with TestClient(create_app(engine)) as client:
+            flagged = client.get(f"/api/anomalies/{name}/{day}").json()
+            r = client.get(f"/flights/{flagged[0]['flight_id']}")
+            csp = r.headers["content-security-policy"]
+            assert "img-src 'self' data: https://*.tile.example.org;" in csp
+            assert "script-src 'self'" in csp and "default-src 'none'" in csp
+            assert '<script src="/static/leaflet/leaflet.js"></script>' in r.text
+            assert '<svg class="map' not in r.text  # the tile map replaces the SVG one
+            data = _map_data(r.text)
+            assert data["tiles"]["url"] == "https://{s}.tile.example.org/{z}/{x}/{y}.png"
+            assert data["tiles"]["attribution"] == "© Example &lt;tiles&gt;"
+            assert len(data["flights"]) == 1 and len(data["flights"][0]["track"]) > 10
+            assert "EHAM" in {a[2] for a in data["airports"]}
+            page = client.get(f"/receivers/{name}/{day}").text
+            ranks = [(f["rank"], f["href"]) for f in _map_data(page)["flights"]]
+            assert ranks == [(f["rank"], f"/flights/{f['flight_id']}") for f in flagged]
+            for path in ("/static/leaflet/leaflet.js", "/static/leaflet/leaflet.css"):
+                assert client.get(path).status_code == 200, path
+    finally:
+        engine.dispose()
+    # The report stays self-contained: inline SVG maps, no script, whatever the setting.
+    html = render_day_report(open_readonly(pipeline_db.url), name, day)
+    assert "<script" not in html and '<svg class="map day-map"' in html
+
+
+def _map_data(html: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', html, re.S)
+    assert found, "no map data on the page"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data

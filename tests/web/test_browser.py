@@ -1,12 +1,18 @@
 """The web page in a real browser: a uvicorn server on 127.0.0.1 over the pipeline database,
 driven by the system's headless Chromium (Debian's `chromium` and `chromium-driver`).
 
-Screenshots land in test-artifacts/ (gitignored) for a person to look at.
+Screenshots land in test-artifacts/ (gitignored) for a person to look at; with
+SCREENSHOTS_DIR=DIR set (`make screenshots`), the day page's also goes to DIR for the
+README.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import io
 import json
+import os
 import shutil
 import socket
 import threading
@@ -35,6 +41,8 @@ CHROMIUM_FLAGS = (
 )
 # The first picture loads the Keras model (seconds on a busy machine).
 WAIT_S = 120
+# Airports near the simulated receiver (52.0 N, 5.0 E) that airportsdata lists.
+REAL_AIRPORTS = {"EHAM", "EHRD", "EHLE", "EHHV", "EHGR", "EHVK", "EHEH", "EHKD", "EHDL"}
 
 
 def _find(*names: str) -> str | None:
@@ -48,6 +56,13 @@ def _find(*names: str) -> str | None:
 @pytest.fixture(scope="module")
 def server(pipeline_db: PipelineDb) -> Iterator[str]:
     """A real uvicorn server in a thread on a free port of 127.0.0.1; yields its base URL."""
+    with _serving(pipeline_db) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _serving(pipeline_db: PipelineDb) -> Iterator[str]:
+    """The app (with the settings of now) served by uvicorn in a thread on 127.0.0.1."""
     import uvicorn
 
     engine = open_readonly(pipeline_db.url)
@@ -89,6 +104,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # Every request the page makes, for the check that nothing is fetched from elsewhere.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(WAIT_S)
     yield driver
@@ -113,6 +130,35 @@ def _images_loaded(driver: Any) -> list[int]:
     return widths
 
 
+def _requested(driver: Any) -> list[str]:
+    """The URLs the browser requested since the last call (Chromium's performance log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _outside(urls: list[str], server: str) -> list[str]:
+    """The requests to the network that went anywhere but ``server`` (Chromium's own
+    chrome:// pages and data: URIs are not the network)."""
+    network = [u for u in urls if u.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp")]
+    return [u for u in network if not u.startswith(server + "/")]
+
+
+def _fill(driver: Any, svg: str, path: str) -> tuple[float, float]:
+    """How much of the map's width and height the drawn path's bounding box takes."""
+    share: list[float] = driver.execute_script(
+        "const s = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "const p = document.querySelector(arguments[0] + ' ' + arguments[1])"
+        ".getBoundingClientRect(); return [p.width / s.width, p.height / s.height];",
+        svg,
+        path,
+    )
+    return share[0], share[1]
+
+
 def test_day_page_pictures_and_click_through(
     server: str, browser: Any, pipeline_db: PipelineDb
 ) -> None:
@@ -133,8 +179,21 @@ def test_day_page_pictures_and_click_through(
     ]
     widths = _images_loaded(browser)
     assert len(widths) == len(flagged) and all(w > 0 for w in widths), widths
+    # The day map: basemap layers, the flagged flights numbered by rank, real airports.
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.day-map path.land")
+    ranks = browser.find_elements(By.CSS_SELECTOR, "svg.day-map g.rank text")
+    assert sorted(int(r.text) for r in ranks) == sorted(f["rank"] for f in flagged)
+    labels = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "svg .airport-label")}
+    assert len(labels & REAL_AIRPORTS) >= 2, labels
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web-day.png"))
+    readme_dir = os.environ.get("SCREENSHOTS_DIR")  # not ODDFLIGHTS_: tests clear those
+    if readme_dir:
+        browser.find_element(By.CSS_SELECTOR, "main").screenshot(
+            str(Path(readme_dir) / "web-day.png")
+        )
+    outside = _outside(_requested(browser), server)
+    assert not outside, outside
 
     # The switch to every scored flight.
     browser.find_element(By.ID, "show-all").click()
@@ -152,10 +211,94 @@ def test_day_page_pictures_and_click_through(
     top = flagged[0]["flight_id"]
     WebDriverWait(browser, WAIT_S).until(ec.url_contains(f"/flights/{top}"))
     WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.ID, "flight-title")))
-    assert browser.find_elements(By.CSS_SELECTOR, "svg.track polyline.path")
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.flight-map polyline.path")
     assert browser.find_elements(By.CSS_SELECTOR, "svg.altitude polyline.alt")
+    # (Airports are drawn where the flight is; the day map checks real ones near the receiver.)
+    for layer in ("path.land", "path.border", "circle.ring", "path.receiver"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"svg.flight-map {layer}"), layer
+    # At its own scale: the flight fills at least half the map one way or the other.
+    wide, high = _fill(browser, "svg.flight-map", "polyline.path")
+    assert max(wide, high) >= 0.5, (wide, high)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")) == 1
     widths = _images_loaded(browser)
     assert widths and all(w > 0 for w in widths), widths
     browser.save_screenshot(str(ARTIFACTS / "web-flight.png"))
     assert (ARTIFACTS / "web-day.png").stat().st_size > 0
+    # With no tile address set, every request of every page went to the server.
+    outside = _outside(_requested(browser), server)
+    assert not outside, outside
+
+
+@pytest.fixture
+def tile_server() -> Iterator[tuple[str, list[str]]]:
+    """A tile server on 127.0.0.1 that answers every path with one plain 256 px PNG; yields
+    its base URL and the paths asked for."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (214, 232, 204)).save(buf, format="PNG")
+    tile, asked = buf.getvalue(), []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the name http.server calls
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(tile)))
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", asked
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_a_tile_url_gives_a_leaflet_map_over_those_tiles(
+    pipeline_db: PipelineDb,
+    browser: Any,
+    tile_server: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    tiles, asked = tile_server
+    monkeypatch.setenv("ODDFLIGHTS_TILE_URL", tiles + "/{z}/{x}/{y}.png")
+    with _serving(pipeline_db) as base:
+        name, day = pipeline_db.receiver.name, pipeline_db.day
+        top = _api(base, f"/api/anomalies/{name}/{day}")[0]
+        _requested(browser)  # forget earlier pages' requests
+        browser.get(f"{base}/flights/{top['flight_id']}")
+        WebDriverWait(browser, WAIT_S).until(
+            ec.presence_of_element_located(
+                (By.CSS_SELECTOR, "#leaflet-map img.leaflet-tile-loaded")
+            )
+        )
+        # The track and the airports are drawn over the tiles, with the tiles' attribution.
+        assert browser.find_elements(By.CSS_SELECTOR, "#leaflet-map .leaflet-overlay-pane path")
+        credit = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-attribution").text
+        assert "OpenStreetMap contributors" in credit, credit
+        assert asked and all(p.endswith(".png") for p in asked)
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "web-flight-tiles.png"))
+        # The day map: a numbered mark per flagged flight, each opening its flight.
+        browser.get(f"{base}/receivers/{name}/{day}")
+        WebDriverWait(browser, WAIT_S).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, "#leaflet-map .rank-icon"))
+        )
+        marks = browser.find_elements(By.CSS_SELECTOR, "#leaflet-map .rank-icon")
+        assert sorted(int(m.text) for m in marks) == sorted(
+            f["rank"] for f in _api(base, f"/api/anomalies/{name}/{day}")
+        )
+        marks[0].click()
+        WebDriverWait(browser, WAIT_S).until(ec.url_contains("/flights/"))
+        # Only the server and the tile server were asked for anything.
+        outside = [u for u in _outside(_requested(browser), base) if not u.startswith(tiles + "/")]
+        assert not outside, outside

@@ -136,3 +136,80 @@ def test_dockerfile_installs_the_package_as_a_non_root_user() -> None:
     assert 'ENTRYPOINT ["oddflights"]' in lines
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text(encoding="utf-8")
     assert "!oddflights/" in ignore and "!pyproject.toml" in ignore
+
+
+# compose.ultrafeeder.yaml: beside an sdr-enthusiasts ultrafeeder, configured by variables.
+ULTRAFEEDER_ENV = {"LAT": "52.37", "LONG": "4.89", "TZ": "Europe/Amsterdam"}
+
+
+def ultrafeeder(env: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = yaml.safe_load((DOCKER / "compose.ultrafeeder.yaml").read_text(encoding="utf-8"))
+    return dict(interpolate(raw, ULTRAFEEDER_ENV if env is None else env))
+
+
+def test_ultrafeeder_services_run_real_commands_with_health_checks() -> None:
+    spec = ultrafeeder()
+    services = spec["services"]
+    expected = {"init": "init", "ingest": "ingest", "scheduler": "schedule", "web": "serve"}
+    assert set(services) == set(expected)
+    checks = {"ingest": "live", "scheduler": "nightly"}
+    for name, service in services.items():
+        assert resolve(service["command"]).name == expected[name], name
+        assert service.get("user", "10001") not in ("root", "0", "0:0"), name
+        assert "oddflights-data:/data" in service["volumes"], name
+        assert service["networks"] == ["adsb"], name
+        env = service["environment"]
+        assert env["ODDFLIGHTS_DB"] == "sqlite:////data/oddflights.db", name
+        if name == "init":
+            assert service["healthcheck"] == {"disable": True}
+            assert service["restart"] == "no"
+            continue
+        assert service["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD", name
+        if name == "web":
+            assert "/healthz" in " ".join(test)
+        else:
+            assert test[1] == "oddflights" and resolve(test[2:]).name == checks[name], name
+    assert spec["volumes"] == {"oddflights-data": None}
+    assert spec["networks"]["adsb"] == {"external": True, "name": "adsb_default"}
+
+
+def test_ultrafeeder_ingest_reads_beast_from_the_service_by_name() -> None:
+    from oddflights.docker_env import from_env
+
+    env = ultrafeeder()["services"]["ingest"]["environment"]
+    assert env["BEASTHOST"] == "ultrafeeder"
+    args = from_env(env).ingest_args()
+    assert args[:3] == ["ingest", "--live", "ultrafeeder:30005"]
+    assert resolve(args).name == "ingest"
+    # SBS instead: BEASTHOST set empty, SBSHOST given.
+    sbs = ultrafeeder({**ULTRAFEEDER_ENV, "BEASTHOST": "", "SBSHOST": "readsb"})
+    args = from_env(sbs["services"]["ingest"]["environment"]).ingest_args()
+    assert args[2:3] == ["readsb:30003"] and args[-2:] == ["sbs", "--quiet"]
+
+
+def test_ultrafeeder_needs_the_receivers_place() -> None:
+    with pytest.raises(KeyError, match="LAT"):
+        ultrafeeder({"LONG": "4.89"})
+
+
+def test_compose_yaml_services_have_health_checks() -> None:
+    services = compose()["services"]
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    for name, check in (("ingest", "live"), ("scheduler", "nightly")):
+        assert resolve(services[name]["healthcheck"]["test"][2:]).name == check, name
+
+
+def test_dockerfile_keeps_the_database_in_the_data_volume() -> None:
+    text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    assert "VOLUME /data" in text
+    assert "ODDFLIGHTS_DB=sqlite:////data/oddflights.db" in text
+    health = re.search(r"HEALTHCHECK [^\n]*\\\n\s*CMD \[(.*)\]", text)
+    assert health is not None
+    words = [w.strip().strip('"') for w in health[1].split(",")]
+    assert words[0] == "oddflights" and resolve(words[1:]).name == "live"
+    cmd = re.search(r"^CMD \[(.*)\]$", text, re.M)
+    assert cmd is not None
+    assert resolve([w.strip().strip('"') for w in cmd[1].split(",")]).name == "ingest"
+    assert "docker buildx build --platform linux/amd64,linux/arm64" in text
