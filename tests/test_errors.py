@@ -39,9 +39,8 @@ _BUILTIN_ERRORS = {
     "OSError",
 }
 # Control flow, not errors a user sees: a signal unwinding the nightly run (BaseException,
-# so that no `except Exception` swallows it), live ingest's internal stop, and the day read's
-# signal to fall back from ADBC to sqlite3 (caught where it is raised).
-_NOT_USER_ERRORS = {"Interrupted", "_Halted", "_ArrowMismatch"}
+# so that no `except Exception` swallows it) and live ingest's internal stop.
+_NOT_USER_ERRORS = {"Interrupted", "_Halted"}
 
 
 def _base_name(node: ast.expr) -> str:

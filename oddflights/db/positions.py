@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -381,14 +380,14 @@ def read_position_arrays(
     end: datetime | None = None,
     icao24: str | None = None,
     columns: Sequence[str] = POSITION_COLUMNS,
-    *,
-    arrow: bool = True,
 ) -> PositionArrays:
     """What read_positions reads, as compact typed columns (see PositionArrays).
 
-    From a SQLite file, with ``arrow`` and the ADBC SQLite driver installed, the rows come as
-    Arrow record batches (no Python object per value; the same values, bit for bit); otherwise,
-    or should that driver fail, through the engine's own driver."""
+    Through the engine's own driver only. A column-returning driver (ADBC's SQLite) read a day
+    2.6x faster, but it links its own copy of SQLite: two copies in one process cancel each
+    other's POSIX locks and truncate the WAL's shared memory under each other (sqlite.org,
+    "How To Corrupt", 2.2.1); the demo, which ingests and builds in one process, died of
+    SIGBUS with it."""
     unknown = [c for c in columns if c not in POSITION_COLUMNS]
     if unknown:
         raise ValueError(f"unknown position column(s) {unknown}")
@@ -422,10 +421,6 @@ def read_position_arrays(
     # database sort millions of rows.
     source = f"positions WHERE {' AND '.join(where)} ORDER BY ts"
     sql = f"SELECT {select} FROM {source}"
-    if sqlite and arrow and (path := _sqlite_file(engine)) is not None:
-        arrays = _adbc_read(path, wanted, source, params)
-        if arrays is not None:
-            return arrays
     dtype = np.dtype([(c, _FIELD_TYPES[c]) for c in wanted])
     reader = _ColumnReader(wanted, sqlite)
     with engine.connect() as conn:
@@ -548,123 +543,3 @@ class _ColumnReader:
 
 
 _ONGROUND = np.array([None, False, True], dtype=object)
-
-
-# The ADBC SQLite driver (optional): a day's read as Arrow record batches, several times
-# faster than the sqlite3 module, whose tuple and object per value are most of the read's cost.
-_adbc_unusable_logged = False
-_NULLABLE_TEXTS = ("callsign", "squawk")
-
-
-class _ArrowMismatch(Exception):
-    """A record batch column is not of the type the SQL guarantees (a value stored with an
-    unexpected type): the read goes through sqlite3 instead, which handles it as always."""
-
-
-def _sqlite_file(engine: Engine) -> str | None:
-    """The path of the engine's SQLite file database, or None (memory, URI, other options)."""
-    url = engine.url
-    path = url.database
-    if url.query or not path or path == ":memory:" or path.startswith("file:"):
-        return None
-    return path if os.path.isfile(path) else None
-
-
-def _adbc_log_once(what: str, exc: BaseException) -> None:
-    global _adbc_unusable_logged
-    if not _adbc_unusable_logged:
-        _adbc_unusable_logged = True
-        _log.debug("ADBC SQLite read unused (%s: %s); reading through sqlite3", what, exc)
-
-
-def _adbc_select(name: str) -> str:
-    # ADBC infers a column's Arrow type from the first batch, and a column of NULLs there is
-    # taken as integers (a later string is then an error). The SQL makes every column's type
-    # fixed: floats and onground as for sqlite3 (never NULL), text as ifnull(x, '') plus an
-    # IS NULL flag at the end (so '' and NULL stay apart). icao24 is never NULL (key column).
-    return f"ifnull({name}, '')" if name in _NULLABLE_TEXTS else _select_expr(name, True)
-
-
-def _adbc_read(
-    path: str, wanted: list[str], source: str, params: list[Any]
-) -> PositionArrays | None:
-    """The ``wanted`` columns ``FROM source`` (read_position_arrays' SQLite query) read through
-    ADBC; None when that driver is missing or fails (logged once at debug), for the caller to
-    read through sqlite3."""
-    try:
-        import adbc_driver_manager
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
-    except ImportError as exc:
-        _adbc_log_once("driver not installed", exc)
-        return None
-    texts = [c for c in wanted if c in _NULLABLE_TEXTS]
-    select = ", ".join([*(_adbc_select(c) for c in wanted), *(f"{c} IS NULL" for c in texts)])
-    adbc_sql = f"SELECT {select} FROM {source}"
-    reader = _ColumnReader(wanted, True)
-    try:
-        conn = adbc_sqlite.connect(path)
-    except (adbc_driver_manager.Error, OSError) as exc:
-        _adbc_log_once("cannot open the database", exc)
-        return None
-    try:
-        cur = conn.cursor()
-        try:
-            # As the engine's connections wait for a writer (see engine._sqlite_pragmas).
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.fetchall()
-            cur.adbc_statement.set_options(
-                **{"adbc.sqlite.query.batch_rows": str(max(1, READ_CHUNK_ROWS))}
-            )
-            cur.execute(adbc_sql, params)
-            for batch in cur.fetch_record_batch():
-                _add_batch(reader, wanted, texts, batch)
-        finally:
-            cur.close()
-    except (adbc_driver_manager.Error, OSError, _ArrowMismatch) as exc:
-        _adbc_log_once("read failed", exc)
-        return None
-    finally:
-        conn.close()
-    return reader.arrays()
-
-
-def _add_batch(
-    reader: _ColumnReader, wanted: list[str], texts: list[str], batch: pa.RecordBatch
-) -> None:
-    flag_at = {name: len(wanted) + k for k, name in enumerate(texts)}
-    for i, name in enumerate(wanted):
-        col = batch.column(i)
-        if col.null_count:
-            raise _ArrowMismatch(f"NULL in {name}")
-        if name in _TEXTS:
-            if not pa.types.is_string(col.type):
-                raise _ArrowMismatch(f"{name} is {col.type}")
-            encoded = col.dictionary_encode()
-            codes = encoded.indices.to_numpy().astype(np.int64)
-            if name in flag_at:
-                flag = batch.column(flag_at[name])
-                if not pa.types.is_integer(flag.type) or flag.null_count:
-                    raise _ArrowMismatch(f"{name} IS NULL is {flag.type}")
-                is_null = flag.to_numpy() != 0
-                if is_null.any():
-                    codes[is_null] = -1
-            # Codes renumbered in order of first appearance among the known values, as
-            # pd.factorize numbers the sqlite3 path's chunks (the '' standing for NULL is not
-            # a value unless some row holds it).
-            local, used = pd.factorize(codes, use_na_sentinel=False)
-            keep = used >= 0
-            if not keep.all():
-                remap = np.full(len(used), -1, dtype=np.int64)
-                remap[keep] = np.arange(int(keep.sum()))
-                local = remap[local]
-                used = used[keep]
-            uniques = encoded.dictionary.take(pa.array(used, pa.int64())).to_pylist()
-            reader.add_text(name, local, uniques)
-        else:
-            want_int = name == "onground"
-            ok = pa.types.is_integer(col.type) if want_int else pa.types.is_floating(col.type)
-            if not ok:
-                raise _ArrowMismatch(f"{name} is {col.type}")
-            # A copy: a view would keep the whole imported batch's memory alive (Arrow's C
-            # data interface frees a batch's buffers together).
-            reader.add_number(name, col.to_numpy().copy())

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
-from oddflights.columns import POSITION_COLUMNS, TRACK_COLUMNS
-from oddflights.db import open_db
+from oddflights.columns import TRACK_COLUMNS
 from oddflights.db import positions as positions_module
 from oddflights.db.positions import (
-    PositionArrays,
-    read_position_arrays,
     read_positions,
     write_positions,
 )
@@ -91,87 +85,3 @@ def test_unknown_values_read_back_as_nan_and_none(engine: Engine) -> None:
     assert got["callsign"].tolist() == ["KLM1", None, "KLM1", None]
     assert got["squawk"].tolist() == [None, "7000", None, None]
     assert got["onground"].tolist() == [True, None, False, None]
-
-
-def _faulty_day(engine: Engine) -> int:
-    """A simulated day with faults (missing callsigns, unknown values), whose earliest rows
-    have every nullable column unknown (lat/lon are NOT NULL), and some empty callsigns."""
-    sim = simulate(
-        SimConfig(lat=LAT, lon=LON, days=1, flights_per_day=6, start_day=DAY, seed=5, faults=True)
-    )
-    df = sim.positions.sort_values("ts", kind="stable").reset_index(drop=True)
-    first = df.index < 300  # several whole read chunks of 97 rows
-    for col in ("altitude_ft", "groundspeed_kt", "track_deg", "vertical_rate_fpm"):
-        df.loc[first, col] = np.nan
-    df["callsign"] = df["callsign"].astype(object)
-    df["squawk"] = df["squawk"].astype(object)
-    df["onground"] = df["onground"].astype(object)
-    df.loc[first, ["callsign", "squawk", "onground"]] = None
-    df.loc[df.index[400:420], "callsign"] = ""
-    rec = add_receiver(engine, Receiver("faulty", LAT, LON, 250.0, "UTC"))
-    assert rec.id is not None
-    write_positions(engine, rec.id, df)
-    return rec.id
-
-
-def _assert_same_arrays(a: PositionArrays, b: PositionArrays) -> None:
-    assert a.columns == b.columns
-    np.testing.assert_array_equal(a.ts_us, b.ts_us)
-    assert a.floats.keys() == b.floats.keys()
-    for name in a.floats:  # bit for bit, NaN included
-        np.testing.assert_array_equal(a.floats[name].view(np.int64), b.floats[name].view(np.int64))
-    assert a.codes.keys() == b.codes.keys()
-    for name in a.codes:
-        np.testing.assert_array_equal(a.codes[name], b.codes[name])
-        assert a.values[name].tolist() == b.values[name].tolist()
-    if a.onground is None or b.onground is None:
-        assert a.onground is None and b.onground is None
-    else:
-        np.testing.assert_array_equal(a.onground, b.onground)
-
-
-@pytest.mark.parametrize("chunk_rows", [97, positions_module.READ_CHUNK_ROWS])
-def test_the_arrow_read_equals_the_sqlite3_read_on_a_faulty_day(
-    engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    chunk_rows: int,
-) -> None:
-    """ADBC (SQLite files) gives exactly what the engine's driver gives, even when the first
-    record batches hold only NULLs in a column (ADBC infers a column's type from them)."""
-    rid = _faulty_day(engine)
-    monkeypatch.setattr(positions_module, "READ_CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(positions_module, "_adbc_unusable_logged", False)
-    for columns in (POSITION_COLUMNS, TRACK_COLUMNS, ("icao24", "ts", "squawk")):
-        old = read_position_arrays(engine, rid, columns=columns, arrow=False)
-        with caplog.at_level(logging.DEBUG, logger=positions_module.__name__):
-            new = read_position_arrays(engine, rid, columns=columns)
-        _assert_same_arrays(old, new)
-        assert np.isnan(new.floats.get("altitude_ft", np.array([np.nan]))).any()
-    if engine.dialect.name == "sqlite":
-        assert not [r for r in caplog.records if "ADBC" in r.getMessage()], caplog.text
-    got = read_positions(engine, rid)
-    assert got["callsign"].isna().any()
-    assert "" in set(got["callsign"].dropna())
-
-
-def test_a_value_of_an_unexpected_type_falls_back_to_sqlite3(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A stored value ADBC cannot give as the column's type (a BLOB callsign) sends the read
-    through sqlite3, which reads it as always; the fallback is logged once."""
-    engine = open_db(f"sqlite:///{tmp_path / 'blob.db'}")
-    try:
-        rid = _faulty_day(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE positions SET callsign = X'4B4C4D' WHERE callsign = ''")
-        monkeypatch.setattr(positions_module, "_adbc_unusable_logged", False)
-        old = read_position_arrays(engine, rid, arrow=False)
-        with caplog.at_level(logging.DEBUG, logger=positions_module.__name__):
-            new = read_position_arrays(engine, rid)
-            read_position_arrays(engine, rid)
-        _assert_same_arrays(old, new)
-        assert b"KLM" in old.values["callsign"].tolist()
-        assert len([r for r in caplog.records if "ADBC" in r.getMessage()]) == 1
-    finally:
-        engine.dispose()
