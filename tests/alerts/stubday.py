@@ -14,7 +14,7 @@ from oddflights.db.receivers import ReceiverNotFound, add_receiver, get_receiver
 from oddflights.db.scores import replace_scores
 from oddflights.flights.raster import pack_many
 from oddflights.receivers import Receiver
-from tests.stub_models import stub_model
+from tests.stub_models import stub_flight, stub_model
 
 DAY = date(2026, 5, 4)
 N = 6
@@ -24,25 +24,15 @@ def _flights(day: date) -> pd.DataFrame:
     start = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
     return pd.DataFrame(
         [
-            {
-                "icao24": f"{i + 0xA0:06x}",
-                "callsign": f"CS{i}" if i != 2 else None,
-                "start_ts": start + timedelta(minutes=10 * i, milliseconds=123),
-                "end_ts": start + timedelta(minutes=10 * i + 30),
-                "n_points": 100 + i,
-                "path_km": 100.0 + i,
-                "turn_cum_deg": 10.0 * i,
-                "turn_net_deg": 1.0,
-                "alt_min_ft": 1000.0,
-                "alt_max_ft": 30000.0,
-                "min_dist_km": 5.0,
-                "lat_min": 51.0,
-                "lat_max": 53.0,
-                "lon_min": 4.0,
-                "lon_max": 6.0,
-                "lit_pixels": 3,
-                "raster_key": "64px/1w/200km",
-            }
+            stub_flight(
+                i,
+                start,
+                callsign=f"CS{i}" if i != 2 else None,
+                start_ts=start + timedelta(minutes=10 * i, milliseconds=123),
+                n_points=100 + i,
+                path_km=100.0 + i,
+                turn_cum_deg=10.0 * i,
+            )
             for i in range(N)
         ],
         columns=list(FLIGHT_COLUMNS),

@@ -29,7 +29,7 @@ from oddflights.db.scores import (
 )
 from oddflights.flights.raster import pack_many
 from oddflights.receivers import Receiver
-from tests.stub_models import stub_model
+from tests.stub_models import stub_flight, stub_model
 
 DAY = date(2026, 5, 4)
 
@@ -39,25 +39,7 @@ def _setup(engine: Engine, n: int = 6) -> tuple[int, list[int], int]:
     assert rec.id is not None
     start = datetime(2026, 5, 4, 6, tzinfo=UTC)
     rows = [
-        {
-            "icao24": f"{i:06x}",
-            "callsign": f"CS{i}",
-            "start_ts": start + timedelta(minutes=10 * i),
-            "end_ts": start + timedelta(minutes=10 * i + 30),
-            "n_points": 100,
-            "path_km": 100.0,
-            "turn_cum_deg": 0.0,
-            "turn_net_deg": 0.0,
-            "alt_min_ft": 1000.0,
-            "alt_max_ft": 30000.0,
-            "min_dist_km": 5.0,
-            "lat_min": 51.0,
-            "lat_max": 53.0,
-            "lon_min": 4.0,
-            "lon_max": 6.0,
-            "lit_pixels": 3,
-            "raster_key": "64px/1w/200km",
-        }
+        stub_flight(i, start, icao24=f"{i:06x}", turn_cum_deg=0.0, turn_net_deg=0.0)
         for i in range(n)
     ]
     images = np.zeros((n, 64, 64), dtype=np.uint8)

@@ -27,7 +27,7 @@ from oddflights.flights.raster import RasterSettings, pack_many, project
 from oddflights.receivers import Receiver
 from oddflights.web.app import create_app
 from tests.model.routes import made_up_detector
-from tests.stub_models import stub_model
+from tests.stub_models import stub_flight, stub_model
 
 DAY = date(2026, 5, 4)
 CENTRE = (52.0, 5.0)
@@ -56,28 +56,7 @@ def day(db_url: str) -> Iterator[Day]:
     rec = add_receiver(engine, Receiver("r1", *CENTRE, timezone="UTC"))
     assert rec.id is not None
     start = datetime(2026, 5, 4, 6, tzinfo=UTC)
-    rows = [
-        {
-            "icao24": f"{i + 0xA0:06x}",
-            "callsign": f"CS{i}",
-            "start_ts": start + timedelta(minutes=10 * i),
-            "end_ts": start + timedelta(minutes=10 * i + 30),
-            "n_points": 100,
-            "path_km": 100.0,
-            "turn_cum_deg": 10.0,
-            "turn_net_deg": 1.0,
-            "alt_min_ft": 1000.0,
-            "alt_max_ft": 30000.0,
-            "min_dist_km": 5.0,
-            "lat_min": 51.0,
-            "lat_max": 53.0,
-            "lon_min": 4.0,
-            "lon_max": 6.0,
-            "lit_pixels": 3,
-            "raster_key": RASTER_KEY,
-        }
-        for i in range(3)
-    ]
+    rows = [stub_flight(i, start, raster_key=RASTER_KEY) for i in range(3)]
     flights = pd.DataFrame(rows, columns=list(FLIGHT_COLUMNS))
     flights["track_tags"] = [
         {"key": "k", "tags": ["go_around"], "low_xy": [_xy(52.31, 4.73)]},

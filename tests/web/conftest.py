@@ -23,7 +23,7 @@ from oddflights.model.registry import train_from_db
 from oddflights.receivers import Receiver
 from oddflights.scoring.score import score_day
 from tests.scoring.simdb import D0, TINY, load, simulation
-from tests.stub_models import stub_model
+from tests.stub_models import stub_flight, stub_model
 
 DAYS = [D0 + timedelta(days=i) for i in range(4)]
 SCORED = DAYS[-1]
@@ -74,25 +74,16 @@ class SmallDb:
 def _flights(start: datetime, n: int) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {
-                "icao24": f"{i + 0xA0:06x}",
-                "callsign": f"CS{i}" if i != 2 else None,
-                "start_ts": start + timedelta(minutes=10 * i),
-                "end_ts": start + timedelta(minutes=10 * i + 30),
-                "n_points": 100 + i,
-                "path_km": 100.0 + i,
-                "turn_cum_deg": 10.0 * i,
-                "turn_net_deg": 1.0,
-                "alt_min_ft": 1000.0 if i != 3 else None,
-                "alt_max_ft": 30000.0 if i != 3 else None,
-                "min_dist_km": 5.0,
-                "lat_min": 51.0,
-                "lat_max": 53.0,
-                "lon_min": 4.0,
-                "lon_max": 6.0,
-                "lit_pixels": 3,
-                "raster_key": "64px/1w/200km",
-            }
+            stub_flight(
+                i,
+                start,
+                callsign=f"CS{i}" if i != 2 else None,
+                n_points=100 + i,
+                path_km=100.0 + i,
+                turn_cum_deg=10.0 * i,
+                alt_min_ft=1000.0 if i != 3 else None,
+                alt_max_ft=30000.0 if i != 3 else None,
+            )
             for i in range(n)
         ],
         columns=list(FLIGHT_COLUMNS),
