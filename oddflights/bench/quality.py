@@ -773,10 +773,10 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _pm(mean: float | None, std: float | None) -> str:
+def _pm(mean: float | None, std: float | None, digits: int = 3) -> str:
     if mean is None or not math.isfinite(mean):
         return "–"
-    return f"{mean:.3f} ± {std:.3f}" if std else f"{mean:.3f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
 def quality_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -807,8 +807,8 @@ def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "test day": name,
-                "false alarms / 1000": _pm1(
-                    m["false_alarms_per_1000"], m.get("false_alarms_per_1000_std")
+                "false alarms / 1000": _pm(
+                    m["false_alarms_per_1000"], m.get("false_alarms_per_1000_std"), digits=1
                 ),
                 "recall@thr": _pm(m["recall_at_threshold"], m.get("recall_at_threshold_std")),
                 "roc_auc": _pm(m["roc_auc"], m.get("roc_auc_std")),
@@ -819,12 +819,6 @@ def headline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _pm1(mean: float | None, std: float | None) -> str:
-    if mean is None or not math.isfinite(mean):
-        return "–"
-    return f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}"
-
-
 def calibration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per calibration rule of the sweep: false alarms per 1,000 and recall on each
     test day (means over seeds)."""
@@ -832,7 +826,7 @@ def calibration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for rule, days in report.get("calibration_sweep", {}).items():
         row: dict[str, Any] = {"rule": rule}
         for name, m in days.items():
-            row[f"{name} FA/1000"] = _pm1(m["false_alarms_per_1000"], 0.0)
+            row[f"{name} FA/1000"] = _pm(m["false_alarms_per_1000"], 0.0, digits=1)
             row[f"{name} recall"] = _pm(m["recall"], 0.0)
         rows.append(row)
     return rows
