@@ -34,11 +34,18 @@ typecheck: $(VENV)/.installed-dev
 test: lint typecheck
 	$(BIN)/python -m pytest
 
-# The README's picture of a day page, taken by the browser test (needs chromium and
-# chromium-driver). The basemap data file is rebuilt by `tools/build_basemap.py` (npm).
+# The README's picture of a day page: `oddflights demo` (the receiver, days and seed of
+# `make run`, with half its traffic so that it takes minutes) into a scratch database, then
+# the browser test's picture of its last day (needs chromium and chromium-driver). The
+# basemap data file is rebuilt by `tools/build_basemap.py` (npm, GitHub).
+SHOTS := $(CURDIR)/.screenshots
+SHOTS_FLIGHTS ?= 150
 screenshots: $(VENV)/.installed-dev
-	mkdir -p docs
-	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/web/test_browser.py -q
+	rm -rf $(SHOTS) && mkdir -p docs $(SHOTS)
+	$(BIN)/oddflights demo --db "sqlite:///$(SHOTS)/demo.db" --workdir "$(SHOTS)/demo" \
+		--flights-per-day $(SHOTS_FLIGHTS) > $(SHOTS)/demo.log
+	SCREENSHOTS_DIR=docs SCREENSHOTS_DEMO_DB="sqlite:///$(SHOTS)/demo.db" \
+		$(BIN)/python -m pytest tests/web/test_browser.py -q -k demos_day_page -rs
 
 clean:
-	rm -rf $(VENV) oddflights-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) oddflights-demo .screenshots .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,18 @@
 """Airports: those a receiver sees, found in its data (places where several aircraft were
 low), and the listed ones of ``airportsdata`` in its frame, by ICAO code and name.
 
-The ``go_around`` tag needs the ones found in the data (they include private strips); the
-pages name the listed ones in tag texts and draw them on the map.
+The ``go_around``, ``low_approach`` and ``circuits`` tags need the ones found in the data
+(they include private strips); the pages name the listed ones in tag texts and draw them on
+the map.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
+from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
@@ -123,9 +126,6 @@ class KnownAirports:
 def _listed() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], FloatArray, FloatArray]:
     """Every listed airport with a 4-letter ICAO code: codes, names, IATA codes, lat, lon (read
     anew each time: only known_airports calls it, once per receiver, and keeps its frame)."""
-    import csv
-    from importlib import resources
-
     # The CSV that airportsdata.load() reads, streamed for five columns: load()'s 28,000
     # dicts would leave ~30 MB in a web process that keeps ~3 MB of this.
     icao, name, iata, lat, lon = [], [], [], [], []
@@ -207,6 +207,20 @@ def go_around_text(
 ) -> str:
     """``go-around at EHAM (Amsterdam Airport Schiphol)``: the listed airport nearest to the
     flight's low points; else the airport found in the data (a private strip), by position."""
+    return airport_text("go-around", low_xy, known, inferred_xy, centre, near_km)
+
+
+def airport_text(
+    what: str,
+    low_xy: FloatArray,
+    known: KnownAirports,
+    inferred_xy: FloatArray,
+    centre: tuple[float, float],
+    near_km: float = PARAMS.airport_near_km,
+) -> str:
+    """``{what} at EHLE (Lelystad Airport)``: the listed airport within ``near_km`` nearest
+    to the points (``low_xy``, (k, 2) km); else ``{what} near a strip at lat, lon``, the
+    nearest of the airports found in the data; else ``what`` alone."""
     best: tuple[float, str] | None = None
     for px, py in np.asarray(low_xy, dtype=np.float64).reshape(-1, 2):
         i = known.nearest(px, py, near_km)
@@ -215,14 +229,14 @@ def go_around_text(
             if best is None or d < best[0]:
                 best = (d, known.label(i))
     if best is not None:
-        return f"go-around at {best[1]}"
+        return f"{what} at {best[1]}"
     pts = np.asarray(inferred_xy, dtype=np.float64).reshape(-1, 2)
     low = np.asarray(low_xy, dtype=np.float64).reshape(-1, 2)
     if len(pts) and len(low):
         dist = np.hypot(low[:, None, 0] - pts[None, :, 0], low[:, None, 1] - pts[None, :, 1])
         j = int(np.unravel_index(np.argmin(dist), dist.shape)[1])
-        return f"go-around near a strip at {_where(pts[j, 0], pts[j, 1], centre)}"
-    return "go-around"
+        return f"{what} near a strip at {_where(pts[j, 0], pts[j, 1], centre)}"
+    return what
 
 
 def holding_text(

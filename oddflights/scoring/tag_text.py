@@ -1,10 +1,11 @@
-"""Tags in words, naming the airport of a go-around or a hold: "go-around at EHAM (Amsterdam
-Airport Schiphol)". The stored tags keep their plain names (for scripts and filters); the
-CLI, the JSON API, the pages and the alerts show these texts beside them.
+"""Tags in words, naming the airport of a go-around, a low approach, circuits or a hold:
+"go-around at EHAM (Amsterdam Airport Schiphol)", "circuits at EHLE (Lelystad Airport)".
+The stored tags keep their plain names (for scripts and filters); the CLI, the JSON API, the
+pages and the alerts show these texts beside them.
 
 The airport is the nearest fitting listed one (``airportsdata``, read once per process by
 oddflights.scoring.airports.known_airports), else the airport found in the data (a private
-strip). Only tags that need a place cost anything: rows without a go-around or a hold never
+strip). Only tags that need a place cost anything: rows without one of those tags never
 read airportsdata, the positions or the low points.
 """
 
@@ -27,18 +28,25 @@ from oddflights.flights.track import read_flight_track
 from oddflights.receivers import Receiver
 from oddflights.scoring.airports import (
     FloatArray,
+    airport_text,
     day_airports,
-    go_around_text,
     holding_text,
     known_airports,
     training_airports,
 )
-from oddflights.scoring.tags import go_around_points, hold_place
+from oddflights.scoring.tags import airport_places, go_around_points, hold_place
 
 # How the other tags read.
-TAG_WORDS = {"off_route": "off-route", "low_slow": "low and slow", "go_around": "go-around"}
+TAG_WORDS = {
+    "off_route": "off-route",
+    "low_slow": "low and slow",
+    "go_around": "go-around",
+    "low_approach": "low approach",
+}
+# The tags named after an airport, by the TrackFacts field that holds their places.
+AIRPORT_TAGS = {"go_around": "low_xy", "circuits": "circuit_xy", "low_approach": "approach_xy"}
 # The tags whose text names a place.
-PLACE_TAGS = frozenset({"go_around", "holding"})
+PLACE_TAGS = frozenset({"holding", *AIRPORT_TAGS})
 
 # A track as the texts need it: x, y (km from the receiver), t (s), alt (ft) arrays.
 Track = Mapping[str, Any]
@@ -71,6 +79,7 @@ def read_track(engine: Engine, flight_id: int, receiver: Receiver) -> dict[str, 
         "y": np.asarray(y, dtype=np.float64),
         "t": seconds(track["ts"]) if len(track) else np.zeros(0),
         "alt": pd.to_numeric(track["altitude_ft"], errors="coerce").to_numpy(np.float64),
+        "speed": pd.to_numeric(track["groundspeed_kt"], errors="coerce").to_numpy(np.float64),
     }
 
 
@@ -93,38 +102,54 @@ def tag_texts(
     *,
     low_xy: Any = None,
     track: Track | Callable[[], Track] | None = None,
+    places: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Each tag in words. A go-around names the listed airport nearest its low points
-    (``low_xy``, (k, 2) km, as stored with the flight; else found in ``track``), else the
-    nearest of ``inferred`` (airports found in the data, (k, 2) km); a hold names the airport
-    it serves (its place found in ``track``). ``inferred`` and ``track`` may be functions,
-    called only when needed."""
+    """Each tag in words. A go-around, a low approach or circuits name the listed airport
+    nearest their places (go-around: ``low_xy``, (k, 2) km, as stored with the flight; the
+    others: ``places``, the stored TrackFacts' ``approach_xy`` and ``circuit_xy``; else found
+    in ``track``), else the nearest of ``inferred`` (airports found in the data, (k, 2) km);
+    a hold names the airport it serves (its place found in ``track``). ``inferred`` and
+    ``track`` may be functions, called only when needed."""
     centre = (receiver.lat, receiver.lon)
     get_track, get_inferred = _once(track), _once(inferred)
+    stored = dict(places) if isinstance(places, Mapping) else {}
+    if low_xy is not None:
+        stored["low_xy"] = low_xy
     out = []
     for tag in tags:
         if tag not in PLACE_TAGS:
             out.append(TAG_WORDS.get(tag, tag))
             continue
         known = known_airports(receiver.lat, receiver.lon, receiver.range_km)
-        tr = get_track() if tag == "holding" or low_xy is None else None
         if tag == "holding":
+            tr = get_track()
             place = hold_place(tr["x"], tr["y"], tr["t"]) if tr is not None else None
             out.append(holding_text(place, known, centre))
             continue
-        if low_xy is None:
-            low_xy = (
-                go_around_points(tr["x"], tr["y"], tr["alt"])
-                if tr is not None
-                else np.zeros((0, 2))
-            )
-        low = np.asarray(low_xy, dtype=np.float64).reshape(-1, 2)
-        text = go_around_text(low, known, np.zeros((0, 2)), centre)
-        if text == "go-around" and len(low):
+        pts = stored.get(AIRPORT_TAGS[tag])
+        if pts is None:
+            pts = _places_of(get_track(), tag)
+        low = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        what = TAG_WORDS.get(tag, tag)
+        text = airport_text(what, low, known, np.zeros((0, 2)), centre)
+        if text == what and len(low):
             # No listed airport near: the airports found in the data (a query, so only now).
-            text = go_around_text(low, known, get_inferred(), centre)
+            text = airport_text(what, low, known, get_inferred(), centre)
         out.append(text)
     return out
+
+
+def _places_of(track: Track | None, tag: str) -> FloatArray:
+    """The places of an airport tag found in ``track`` ((k, 2) km; none without a track)."""
+    if track is None:
+        return np.zeros((0, 2))
+    if tag == "go_around":
+        pts = go_around_points(track["x"], track["y"], track["alt"])
+    else:
+        speed = track.get("speed")
+        circuit_xy, approach_xy = airport_places(track["x"], track["y"], track["alt"], speed)
+        pts = circuit_xy if tag == "circuits" else approach_xy
+    return np.asarray(pts, dtype=np.float64)
 
 
 def add_tag_text(
@@ -168,4 +193,5 @@ def add_tag_text(
             found,
             low_xy=None if low is None else np.asarray(low, dtype=np.float64).reshape(-1, 2),
             track=functools.partial(read_track, engine, int(r["flight_id"]), receiver),
+            places=facts if isinstance(facts, Mapping) else None,
         )

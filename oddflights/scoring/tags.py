@@ -7,8 +7,15 @@ Tags (a flight may carry several, or none):
   A racetrack's turns are same-way too, so a flight tagged ``holding`` is not also ``circling``.
 - ``holding``: repeated ~180° turns, the same way, at the same place (a racetrack).
 - ``survey``: ≥ 3 parallel straight legs side by side (a lawnmower pattern).
+- ``circuits``: laps at low altitude around one airport, touching down (or passing low)
+  between them: ≥ 2 laps, each below ~4,000 ft and within 15 km of the place (pattern work,
+  touch-and-goes). A flight flying circuits is not also ``circling``, ``go_around`` or
+  ``low_approach``.
 - ``go_around``: a descent below ~2,000 ft near an airport the receiver's training traffic
-  uses, then a climb of ≥ 800 ft.
+  uses, then a climb of ≥ 800 ft (and the flight came back to that airport, or did more).
+- ``low_approach``: a descent below ~2,000 ft near such an airport, a climb of ≥ 800 ft
+  away, never slower than a landing roll, and the flight does not come back there (it is
+  not a ``go_around`` then).
 - ``off_route``: a good share of the flight's pixels lie where training traffic almost never
   flies (the training rasters' mean image is below a small occupancy).
 - ``low_slow``: mostly low (median < 5,000 ft) and slow (median < 140 kt).
@@ -18,7 +25,8 @@ dipped low between climbs) is worked out once, when the flight is built, as its
 ``TrackFacts``, and stored with it (``flights.track_tags``): rescoring a day then needs no
 positions. ``off_route`` and ``go_around`` also depend on the scoring model's training days
 (their mean image, their airports), so they are decided at scoring, from the image and the
-stored low points.
+stored low points; ``circuits`` and ``low_approach`` likewise, from the stored places of the
+flight's dips (``TrackFacts.circuit_xy``, ``approach_xy``).
 """
 
 from __future__ import annotations
@@ -38,12 +46,21 @@ from oddflights.scoring.tracks import Tracks, track_slice
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
-TAGS = ("circling", "holding", "survey", "go_around", "off_route", "low_slow")
+TAGS = (
+    "circling",
+    "holding",
+    "survey",
+    "circuits",
+    "go_around",
+    "low_approach",
+    "off_route",
+    "low_slow",
+)
 # The tags that depend on the track alone (stored with the flight as its TrackFacts).
 TRACK_TAGS = ("circling", "holding", "survey", "low_slow")
 # Bumped when the way TrackFacts are worked out changes (besides TagParams, which the key
 # holds anyway): stored facts with another key are worked out again from the positions.
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: circuit and low-approach places
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,25 @@ class TagParams:
     # Altitudes are smoothed by a centred running median over this many points.
     go_around_median_points: int = 5
     airport_near_km: float = 8.0
+    # A dip: a low point (below go_around_low_ft) with a climb of go_around_climb_ft on both
+    # sides before the altitude goes any lower (the valley's depth, so each touch-and-go of a
+    # circuit is its own dip, however high the flight climbs afterwards).
+    # A dip the flight leaves from (no later dip, nor its end low, within low_approach_back_km)
+    # is a low approach, unless the flight was slower than low_approach_min_kt on the dip's
+    # floor (within low_approach_floor_ft of its bottom): it stopped, a landing and a new
+    # take-off in one track.
+    low_approach_back_km: float = 8.0
+    low_approach_min_kt: float = 40.0
+    low_approach_floor_ft: float = 200.0
+    # Circuits: visits to one place (dips, and the track's start and end when low there,
+    # within circuit_place_km of the first dip), one after another joined by laps: between
+    # them the flight went at least circuit_min_lap_km away (not a bounce), stayed within
+    # circuit_max_km and below circuit_max_ft. At least circuit_min_laps laps.
+    circuit_place_km: float = 4.0
+    circuit_min_lap_km: float = 2.0
+    circuit_max_km: float = 15.0
+    circuit_max_ft: float = 4000.0
+    circuit_min_laps: int = 2
     off_route_occupancy: float = 0.002
     off_route_share: float = 0.3
     off_route_min_pixels: int = 3
@@ -289,6 +325,119 @@ def go_around_points(
     return np.column_stack((px[low], py[low])).astype(np.float64, copy=False).reshape(-1, 2)
 
 
+def dips(altitude: FloatArray, low_ft: float, climb_ft: float) -> list[int]:
+    """The bottoms of the valleys of ``altitude`` (finite, smoothed) that lie below ``low_ft``
+    and are at least ``climb_ft`` deep on both sides (the climb before the altitude goes any
+    lower), in order; a flat bottom counts once. The ends are never bottoms."""
+    a = altitude
+    n = len(a)
+    if n < 3:
+        return []
+    # Candidates: the first point of each local minimum (a plateau counts at its start).
+    prev_higher = np.r_[False, a[1:] < a[:-1]]
+    next_not_lower = np.r_[a[:-1] <= a[1:], False]
+    # A valley that deep has a climb that high somewhere before and after it: that cheap
+    # test leaves few candidates for the walk below (most flights have none).
+    deep = (np.maximum.accumulate(a) - a >= climb_ft) & (
+        np.maximum.accumulate(a[::-1])[::-1] - a >= climb_ft
+    )
+    cand = np.flatnonzero(prev_higher & next_not_lower & deep & (a < low_ft))
+    out: list[int] = []
+    for i in cand.tolist():
+        lower = np.flatnonzero(a[:i] < a[i])
+        left = float(a[(lower[-1] + 1 if len(lower) else 0) : i].max())
+        lower = np.flatnonzero(a[i + 1 :] < a[i])
+        right = a[i + 1 : i + 1 + lower[0]] if len(lower) else a[i + 1 :]
+        if left - a[i] < climb_ft or len(right) == 0 or float(right.max()) - a[i] < climb_ft:
+            continue
+        # Two bottoms with no climb of climb_ft between them are one valley (flat bottom).
+        if out and float(a[out[-1] : i + 1].max()) - max(a[out[-1]], a[i]) < climb_ft:
+            continue
+        out.append(i)
+    return out
+
+
+def airport_places(
+    x: FloatArray,
+    y: FloatArray,
+    altitude_ft: FloatArray,
+    speed_kt: FloatArray | None = None,
+    params: TagParams = PARAMS,
+) -> tuple[FloatArray, FloatArray]:
+    """Where the flight flew circuits ((k, 2) km, one place per airport) and its low
+    approaches ((k, 2) km, each dip's bottom), from a track in km and feet (and knots: without
+    them no dip is taken for a stop). Empty when none, or with fewer than 5 known altitudes."""
+    p = params
+    none = np.zeros((0, 2), dtype=np.float64)
+    ok = np.isfinite(altitude_ft)
+    if ok.sum() < 5:
+        return none, none.copy()
+    alt = _centred_median(altitude_ft[ok], p.go_around_median_points)
+    px, py = x[ok], y[ok]
+    bottoms = dips(alt, p.go_around_low_ft, p.go_around_climb_ft)
+    if not bottoms:
+        return none, none.copy()
+    n = len(alt)
+
+    # Circuits: the dips at one place, with the ends when low there, joined by laps.
+    circuit: list[tuple[float, float]] = []
+    in_circuits: set[int] = set()
+    todo = list(bottoms)
+    while todo:
+        first = todo[0]
+        cx, cy = float(px[first]), float(py[first])
+        here = [i for i in todo if np.hypot(px[i] - cx, py[i] - cy) <= p.circuit_place_km]
+        todo = [i for i in todo if i not in here]
+        visits = sorted(
+            {
+                *here,
+                *(
+                    e
+                    for e in (0, n - 1)
+                    if alt[e] < p.go_around_low_ft
+                    and np.hypot(px[e] - cx, py[e] - cy) <= p.circuit_place_km
+                ),
+            }
+        )
+        laps = 0
+        for a, b in itertools.pairwise(visits):
+            d = np.hypot(px[a : b + 1] - cx, py[a : b + 1] - cy)
+            if (
+                p.circuit_min_lap_km <= float(d.max()) <= p.circuit_max_km
+                and float(alt[a : b + 1].max()) <= p.circuit_max_ft
+            ):
+                laps += 1
+        if laps >= p.circuit_min_laps:
+            circuit.append((float(px[here].mean()), float(py[here].mean())))
+            in_circuits.update(here)
+
+    # Low approaches: dips the flight left for good, without stopping.
+    approach: list[tuple[float, float]] = []
+    end_low = alt[-1] < p.go_around_low_ft
+    for k, i in enumerate(bottoms):
+        if i in in_circuits:
+            continue
+        later = np.array(bottoms[k + 1 :] + ([n - 1] if end_low else []), dtype=np.int64)
+        if len(later) and bool(
+            (np.hypot(px[later] - px[i], py[later] - py[i]) <= p.low_approach_back_km).any()
+        ):
+            continue  # it came back: a go-around
+        if speed_kt is not None:
+            # The floor: the points around the bottom within low_approach_floor_ft of it.
+            above = np.flatnonzero(alt > alt[i] + p.low_approach_floor_ft)
+            lo = int(above[above < i].max()) + 1 if (above < i).any() else 0
+            hi = int(above[above > i].min()) if (above > i).any() else n
+            floor = speed_kt[ok][lo:hi]
+            floor = floor[np.isfinite(floor)]
+            if floor.size and float(floor.min()) < p.low_approach_min_kt:
+                continue  # it stopped: a landing and a new take-off
+        approach.append((float(px[i]), float(py[i])))
+    return (
+        np.array(circuit, dtype=np.float64).reshape(-1, 2),
+        np.array(approach, dtype=np.float64).reshape(-1, 2),
+    )
+
+
 def near_airport(points: FloatArray, airports_xy: FloatArray, params: TagParams = PARAMS) -> bool:
     """Whether any of ``points`` ((k, 2) km) lies within airport_near_km of an airport."""
     if len(points) == 0 or len(airports_xy) == 0:
@@ -335,17 +484,32 @@ def low_slow(altitude_ft: FloatArray, speed_kt: FloatArray, params: TagParams = 
     return bool(np.median(alt) < params.low_ft and np.median(spd) < params.slow_kt)
 
 
+def _no_points() -> FloatArray:
+    return np.zeros((0, 2), dtype=np.float64)
+
+
+# The places TrackFacts keep, by their stored names.
+PLACE_FIELDS = ("low_xy", "circuit_xy", "approach_xy")
+
+
 @dataclass(frozen=True)
 class TrackFacts:
-    """What the tags need of a flight's track: the tags of the track alone (of TRACK_TAGS)
-    and its go-around low points ((k, 2) km, see go_around_points)."""
+    """What the tags need of a flight's track: the tags of the track alone (of TRACK_TAGS),
+    its go-around low points ((k, 2) km, see go_around_points), and where it flew circuits
+    and low approaches ((k, 2) km each, see airport_places)."""
 
     tags: tuple[str, ...] = ()
-    low_xy: FloatArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float64))
+    low_xy: FloatArray = field(default_factory=_no_points)
+    circuit_xy: FloatArray = field(default_factory=_no_points)
+    approach_xy: FloatArray = field(default_factory=_no_points)
 
     def to_json(self, key: str) -> dict[str, Any]:
         """The stored form (JSON floats keep every bit of a float64)."""
-        return {"key": key, "tags": list(self.tags), "low_xy": self.low_xy.tolist()}
+        return {
+            "key": key,
+            "tags": list(self.tags),
+            **{name: getattr(self, name).tolist() for name in PLACE_FIELDS},
+        }
 
     @classmethod
     def from_json(cls, value: Any, key: str) -> TrackFacts | None:
@@ -353,16 +517,19 @@ class TrackFacts:
         another key (other parameters, another receiver position)."""
         if not isinstance(value, Mapping) or value.get("key") != key:
             return None
-        tags, low = value.get("tags"), value.get("low_xy")
-        if not isinstance(tags, list) or not isinstance(low, list):
+        tags = value.get("tags")
+        if not isinstance(tags, list) or any(t not in TRACK_TAGS for t in tags):
             return None
-        if any(t not in TRACK_TAGS for t in tags):
-            return None
-        try:
-            xy = np.array(low, dtype=np.float64).reshape(-1, 2)
-        except (TypeError, ValueError):
-            return None
-        return cls(tuple(tags), xy)
+        places = []
+        for name in PLACE_FIELDS:
+            got = value.get(name)
+            if not isinstance(got, list):
+                return None
+            try:
+                places.append(np.array(got, dtype=np.float64).reshape(-1, 2))
+            except (TypeError, ValueError):
+                return None
+        return cls(tuple(tags), *places)
 
 
 def facts_key(centre: tuple[float, float], params: TagParams = PARAMS) -> str:
@@ -405,17 +572,25 @@ def _facts(
     tags = set(shape_tags(x, y, t_s, params))
     if low_slow(alt, speed, params):
         tags.add("low_slow")
+    circuit_xy, approach_xy = airport_places(x, y, alt, speed, params)
     return TrackFacts(
-        tuple(t for t in TRACK_TAGS if t in tags), go_around_points(x, y, alt, params)
+        tuple(t for t in TRACK_TAGS if t in tags),
+        go_around_points(x, y, alt, params),
+        circuit_xy,
+        approach_xy,
     )
 
 
 def facts_of(
-    tracks: Tracks, centre: tuple[float, float], params: TagParams = PARAMS
+    tracks: Tracks,
+    centre: tuple[float, float],
+    params: TagParams = PARAMS,
+    xy: tuple[FloatArray, FloatArray] | None = None,
 ) -> list[TrackFacts]:
-    """The TrackFacts of every flight of ``tracks``, in its order (as track_facts of each)."""
+    """The TrackFacts of every flight of ``tracks``, in its order (as track_facts of each).
+    ``xy``: the points already projected (``project(tracks.lat, tracks.lon, *centre)``)."""
     # One projection for every point: element by element it is the per-flight one.
-    x_all, y_all = project(tracks.lat, tracks.lon, *centre)
+    x_all, y_all = xy if xy is not None else project(tracks.lat, tracks.lon, *centre)
     x_all = np.asarray(x_all, dtype=np.float64)
     y_all = np.asarray(y_all, dtype=np.float64)
     out = []
@@ -446,7 +621,13 @@ def tags_from_facts(facts: TrackFacts | None, image: npt.NDArray[Any], ctx: Cont
         tags.add("off_route")
     if facts is not None:
         tags.update(facts.tags)
-        if near_airport(facts.low_xy, ctx.airports_xy, p):
+        if near_airport(facts.circuit_xy, ctx.airports_xy, p):
+            # The laps are same-way turns and the touch-and-goes dips: circuits say it all.
+            tags.add("circuits")
+            tags.discard("circling")
+        elif near_airport(facts.approach_xy, ctx.airports_xy, p):
+            tags.add("low_approach")
+        elif near_airport(facts.low_xy, ctx.airports_xy, p):
             tags.add("go_around")
     return [t for t in TAGS if t in tags]
 

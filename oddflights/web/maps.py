@@ -1,5 +1,5 @@
 """Maps drawn as inline SVG, server side, from data bundled with the package: Natural Earth's
-land and country borders (``data/basemap.json.gz``, built by tools/build_basemap.py) and the
+land, country borders and lakes (``data/basemap.json.gz``, built by tools/build_basemap.py) and the
 airports of ``airportsdata``. Nothing is fetched: the page and the report work offline.
 
 A map shows a box of the receiver's plane (km east, km north of the receiver, the projection
@@ -55,8 +55,8 @@ def _decode(flat: Sequence[int], scale: float) -> tuple[FloatArray, FloatArray]:
 
 
 @functools.cache
-def basemap() -> tuple[tuple[_Shape, ...], tuple[_Shape, ...]]:
-    """The bundled land polygons and border lines (read once per process)."""
+def _layers() -> dict[str, tuple[_Shape, ...]]:
+    """Every layer of the bundled basemap, decoded (read once per process)."""
     data = json.loads(gzip.decompress(BASEMAP.read_bytes()))
     scale = float(data["scale"])
 
@@ -68,9 +68,22 @@ def basemap() -> tuple[tuple[_Shape, ...], tuple[_Shape, ...]]:
         box = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
         return _Shape(lon, lat, box, starts)
 
-    land = tuple(shape(p) for p in data["land"])
-    borders = tuple(shape([b]) for b in data["borders"])
-    return land, borders
+    return {
+        "land": tuple(shape(p) for p in data["land"]),
+        "borders": tuple(shape([b]) for b in data["borders"]),
+        "lakes": tuple(shape(p) for p in data.get("lakes", [])),
+    }
+
+
+def basemap() -> tuple[tuple[_Shape, ...], tuple[_Shape, ...]]:
+    """The bundled land polygons and border lines."""
+    layers = _layers()
+    return layers["land"], layers["borders"]
+
+
+def lakes() -> tuple[_Shape, ...]:
+    """The bundled lakes: polygons, an outer ring then its islands."""
+    return _layers()["lakes"]
 
 
 @dataclass(frozen=True)
@@ -177,11 +190,20 @@ def _clipped_ring(px: FloatArray, py: FloatArray, view: View, pad: float) -> str
 
 
 def _land(view: View, centre: tuple[float, float]) -> str:
-    land, _ = basemap()
+    return _polygons(basemap()[0], "land", view, centre)
+
+
+def _lakes(view: View, centre: tuple[float, float]) -> str:
+    # Drawn over the land in the sea's colour; an island's ring cuts it out (even-odd).
+    return _polygons(lakes(), "lake", view, centre)
+
+
+def _polygons(shapes: Sequence[_Shape], cls: str, view: View, centre: tuple[float, float]) -> str:
+    """One path of the ``shapes`` near the view, each ring cut to it."""
     box = _lonlat_box(view, centre)
     pad = 8.0
     paths = []
-    for shape in land:
+    for shape in shapes:
         if not _overlaps(shape.box, box):
             continue
         x, y = project(shape.lat, shape.lon, *centre)
@@ -193,7 +215,7 @@ def _land(view: View, centre: tuple[float, float]) -> str:
             paths.append(d)
     if not paths:
         return ""
-    return f'<path class="land" fill-rule="evenodd" d="{"".join(paths)}"/>'
+    return f'<path class="{cls}" fill-rule="evenodd" d="{"".join(paths)}"/>'
 
 
 def _lines(px: FloatArray, py: FloatArray, view: View, pad: float) -> list[str]:
@@ -328,6 +350,7 @@ def _base(view: View, centre: tuple[float, float], clip_id: str) -> list[str]:
         f'<rect class="sea" width="{w}" height="{h}"/>',
         f'<g clip-path="url(#{escape(clip_id)})">',
         _land(view, centre),
+        _lakes(view, centre),
         _borders(view, centre),
     ]
 
@@ -351,6 +374,7 @@ def _inset(
             f'<rect class="sea" width="{size}" height="{size}"/>',
             f'<g clip-path="url(#{escape(clip_id)})">',
             _land(frame, centre),
+            _lakes(frame, centre),
             _borders(frame, centre),
             *_rings(frame, range_km, labels=False),
             _receiver(frame),

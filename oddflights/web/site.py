@@ -242,13 +242,16 @@ class Site:
         track: dict[str, Any] | None = None,
         low_xy: Any = None,
         flight_id: int | None = None,
+        places: dict[str, Any] | None = None,
     ) -> list[str]:
         """The tags in words (oddflights.scoring.tag_text.tag_texts); the track is read only
-        when a tag needs it and none is given."""
+        when a tag needs it and none is given. ``places``: the flight's stored TrackFacts."""
         read: Any = track
         if track is None and flight_id is not None:
             read = functools.partial(self.track_arrays, flight_id, receiver)
-        return tag_text.tag_texts(tags, receiver, inferred, low_xy=low_xy, track=read)
+        return tag_text.tag_texts(
+            tags, receiver, inferred, low_xy=low_xy, track=read, places=places
+        )
 
     def day_map_data(self, receiver: Receiver, flagged: list[dict[str, Any]]) -> dict[str, Any]:
         """What the tile map of the day draws (oddflights.web.tiles.map_data)."""
@@ -363,12 +366,13 @@ class Site:
             one = {"rank": None, "href": None, "label": label, **track}
             tile_map = map_data(receiver, self.known(receiver), self.tiles, [one])
             drawn = ""
-        # The go-around's low points as stored with the flight (as the day page has them).
+        # The go-around's low points and the other airport tags' places as stored with the
+        # flight (as the day page has them).
         facts = flight.get("track_tags")
-        low = facts.get("low_xy") if isinstance(facts, dict) else None
+        places = facts if isinstance(facts, dict) else None
         for s in data["scores"]:
             s["tag_text"] = self.tag_texts(
-                list(s["tags"]), receiver, inferred, track=track, low_xy=low
+                list(s["tags"]), receiver, inferred, track=track, places=places
             )
         zone = receiver.zone
         return {

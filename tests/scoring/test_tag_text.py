@@ -50,20 +50,23 @@ def _xy(lat: float, lon: float) -> list[float]:
 
 @pytest.fixture
 def day(db_url: str) -> Iterator[Day]:
-    """Three flights: 0 went around over Schiphol's runways (its low point stored with it, as
-    the build stores it), 1 went around with no low point known, 2 circled."""
+    """Five flights: 0 went around over Schiphol's runways (its low point stored with it, as
+    the build stores it), 1 went around with no low point known, 2 circled, 3 flew circuits
+    at Lelystad and 4 made a low approach at Schiphol (their places stored likewise)."""
     engine = open_db(db_url)
     rec = add_receiver(engine, Receiver("r1", *CENTRE, timezone="UTC"))
     assert rec.id is not None
     start = datetime(2026, 5, 4, 6, tzinfo=UTC)
-    rows = [stub_flight(i, start, raster_key=RASTER_KEY) for i in range(3)]
+    rows = [stub_flight(i, start, raster_key=RASTER_KEY) for i in range(5)]
     flights = pd.DataFrame(rows, columns=list(FLIGHT_COLUMNS))
     flights["track_tags"] = [
         {"key": "k", "tags": ["go_around"], "low_xy": [_xy(52.31, 4.73)]},
         {"key": "k", "tags": ["go_around"], "low_xy": []},
         None,
+        {"key": "k", "tags": [], "low_xy": [], "circuit_xy": [_xy(52.46, 5.52)]},
+        {"key": "k", "tags": [], "low_xy": [], "approach_xy": [_xy(52.30, 4.78)]},
     ]
-    images = np.zeros((3, 64, 64), dtype=np.uint8)
+    images = np.zeros((5, 64, 64), dtype=np.uint8)
     replace_day_flights(engine, rec.id, DAY, flights, pack_many(images))
     ids = list_flights(engine, rec.id, DAY).sort_values("start_ts")["flight_id"].tolist()
     det = made_up_detector(images)  # for `explain`'s picture
@@ -78,11 +81,17 @@ def day(db_url: str) -> Iterator[Day]:
     scores = pd.DataFrame(
         {
             "flight_id": ids,
-            "score": [3.0, 2.0, 1.0],
-            "rank": [1, 2, 3],
+            "score": [3.0, 2.0, 1.0, 0.9, 0.8],
+            "rank": [1, 2, 3, 4, 5],
             "threshold": 0.5,
             "is_anomaly": True,
-            "tags": [["go_around", "low_slow"], ["go_around"], ["circling"]],
+            "tags": [
+                ["go_around", "low_slow"],
+                ["go_around"],
+                ["circling"],
+                ["circuits", "low_slow"],
+                ["low_approach"],
+            ],
         }
     )
     replace_scores(engine, rec.id, DAY, model, scores)
@@ -90,7 +99,13 @@ def day(db_url: str) -> Iterator[Day]:
     engine.dispose()
 
 
-EXPECTED = [[SCHIPHOL, "low and slow"], ["go-around"], ["circling"]]
+EXPECTED = [
+    [SCHIPHOL, "low and slow"],
+    ["go-around"],
+    ["circling"],
+    ["circuits at EHLE (Lelystad Airport)", "low and slow"],
+    ["low approach at EHAM (Amsterdam Airport Schiphol)"],
+]
 
 
 def test_the_cli_lists_the_tags_in_words_beside_the_plain_names(day: Day) -> None:
@@ -99,7 +114,13 @@ def test_the_cli_lists_the_tags_in_words_beside_the_plain_names(day: Day) -> Non
     assert out.exit_code == 0, out.output
     got = json.loads(out.output)
     assert [r["flight_id"] for r in got] == day.ids
-    assert [r["tags"] for r in got] == [["go_around", "low_slow"], ["go_around"], ["circling"]]
+    assert [r["tags"] for r in got] == [
+        ["go_around", "low_slow"],
+        ["go_around"],
+        ["circling"],
+        ["circuits", "low_slow"],
+        ["low_approach"],
+    ]
     assert [r["tag_text"] for r in got] == EXPECTED
     csv_out = CliRunner().invoke(main, [*args, "--format", "csv"])
     assert csv_out.exit_code == 0, csv_out.output
@@ -122,10 +143,13 @@ def test_the_api_and_the_pages_name_the_airport(day: Day) -> None:
         got = client.get(f"/api/anomalies/r1/{DAY.isoformat()}").json()
         page = client.get(f"/receivers/r1/{DAY.isoformat()}")
         flight_page = client.get(f"/flights/{day.ids[0]}")
+        circuits_page = client.get(f"/flights/{day.ids[3]}")
     assert [r["tag_text"] for r in got] == EXPECTED
     assert got[0]["tags"] == ["go_around", "low_slow"]
     assert page.status_code == 200 and SCHIPHOL in page.text
     assert flight_page.status_code == 200 and SCHIPHOL in flight_page.text
+    assert "circuits at EHLE (Lelystad Airport)" in page.text
+    assert "circuits at EHLE (Lelystad Airport)" in circuits_page.text
 
 
 def test_the_alert_names_the_airport(day: Day) -> None:
@@ -133,3 +157,30 @@ def test_the_alert_names_the_airport(day: Day) -> None:
     assert [f["tag_text"] for f in payload["flights"]] == EXPECTED
     assert payload["flights"][0]["tags"] == ["go_around", "low_slow"]
     assert f"{SCHIPHOL}; low and slow" in text(payload)
+
+
+def test_circuits_and_low_approaches_found_in_a_track_name_the_airport() -> None:
+    """Without stored places (a flight built before they were kept), the texts find them in
+    the track; far from listed airports they name the strip found in the data."""
+    from oddflights.scoring.tag_text import tag_texts
+    from tests.scoring.test_tags import _lap, _leg
+
+    rec = Receiver("r1", *CENTRE, timezone="UTC")
+    lx, ly = _xy(52.4603, 5.52722)  # Lelystad's runway
+    legs = [leg for _ in range(3) for leg in _lap()] + [_leg(0, 0, 1, 0, 0, 0, 15.0)]
+    x, y, alt, kt = (np.concatenate([leg[k] for leg in legs]) for k in range(4))
+    track = {"x": x + lx, "y": y + ly, "t": np.arange(len(x)) * 2.5, "alt": alt, "speed": kt}
+    none = np.zeros((0, 2))
+    assert tag_texts(["circuits", "low_slow"], rec, none, track=track) == [
+        "circuits at EHLE (Lelystad Airport)",
+        "low and slow",
+    ]
+    # Over the North Sea, 30 km off the coast: only a strip found in the data fits.
+    sea = {**track, "x": x - 120.0, "y": y + 60.0}
+    strip = np.array([[-119.5, 60.0]])
+    got = tag_texts(["circuits"], rec, strip, track=sea)
+    assert got[0].startswith("circuits near a strip at "), got
+    assert tag_texts(["circuits", "low_approach"], rec, none, track=sea) == [
+        "circuits",
+        "low approach",
+    ]

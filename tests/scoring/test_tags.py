@@ -120,12 +120,16 @@ def test_track_facts_keep_every_bit_and_refuse_another_key() -> None:
     from oddflights.scoring.tags import TrackFacts, facts_key
 
     low = np.array([[0.1 + 0.2, -1 / 3], [123.456789012345678, 2.0**-40]])
-    facts = TrackFacts(("holding", "low_slow"), low)
+    facts = TrackFacts(("holding", "low_slow"), low, low[:1] * 3.0, low[1:] / 7.0)
     key = facts_key((52.0, 4.5))
     stored = json.loads(json.dumps(facts.to_json(key)))
     back = TrackFacts.from_json(stored, key)
     assert back is not None and back.tags == facts.tags
     assert back.low_xy.tobytes() == low.tobytes()
+    assert back.circuit_xy.tobytes() == (low[:1] * 3.0).tobytes()
+    assert back.approach_xy.tobytes() == (low[1:] / 7.0).tobytes()
+    # Facts stored before circuits and low approaches were kept are worked out again.
+    assert TrackFacts.from_json({k: v for k, v in stored.items() if k != "circuit_xy"}, key) is None
     assert TrackFacts.from_json(stored, facts_key((52.0, 4.6))) is None  # receiver moved
     assert TrackFacts.from_json({**stored, "tags": ["go_around"]}, key) is None
     assert TrackFacts.from_json({**stored, "low_xy": "x"}, key) is None
@@ -162,3 +166,115 @@ def test_taking_tracks_of_flights_without_any_gives_empty_tracks() -> None:
     one = Tracks(np.array([5]), np.array([0, 2]), *(np.array([1.0, 2.0]) for _ in range(5)))
     both = one.take(np.array([9, 5], dtype=np.int64))
     assert both.offsets.tolist() == [0, 0, 2] and both.lat.tolist() == [1.0, 2.0]
+
+
+# Constructed tracks near an airfield at (0, 0) km, runway along x (circuits, low approaches).
+AIRFIELD = np.array([[0.5, 0.0]])
+FAR_FIELD = np.array([[60.0, 0.0]])
+
+
+def _leg(x0: float, y0: float, x1: float, y1: float, a0: float, a1: float, kt: float) -> list:
+    """Points every ~100 m from (x0, y0) to (x1, y1), altitude a0 -> a1, at kt knots."""
+    n = max(int(np.hypot(x1 - x0, y1 - y0) / 0.1), 2)
+    t = np.linspace(0.0, 1.0, n, endpoint=False)
+    return [x0 + (x1 - x0) * t, y0 + (y1 - y0) * t, a0 + (a1 - a0) * t, np.full(n, kt)]
+
+
+def _lap(kt: float = 75.0, low_ft: float = 0.0) -> list[list]:
+    """One left-hand circuit from the runway's threshold back to it: up to 1,000 ft on
+    upwind, downwind at 1,000 ft, down to ``low_ft`` at the threshold."""
+    return [
+        _leg(0, 0, 4, 0, low_ft, 1000, kt),
+        _leg(4, 0, 4, 2.5, 1000, 1000, kt),
+        _leg(4, 2.5, -3, 2.5, 1000, 1000, kt),
+        _leg(-3, 2.5, -3, 0, 1000, 1000, kt),
+        _leg(-3, 0, 0, 0, 1000, low_ft, kt),
+    ]
+
+
+def _tags(legs: list[list], airports: np.ndarray = AIRFIELD) -> list[str]:
+    """flight_tags of the track made of ``legs``, with ``airports`` seen in training."""
+    from oddflights.scoring.airports import unproject
+    from oddflights.scoring.tags import Context, flight_tags
+
+    x, y, alt, kt = (np.concatenate([leg[k] for leg in legs]) for k in range(4))
+    centre = (52.5, 5.5)
+    lat, lon = unproject(x, y, *centre)
+    # ~1 s per 100 m at 75 kt is near enough for the tags that use time.
+    track = {
+        "lat": lat,
+        "lon": lon,
+        "t_s": np.arange(len(x), dtype=np.float64) * 2.5,
+        "altitude_ft": alt,
+        "groundspeed_kt": kt,
+    }
+    ctx = Context(centre, None, airports)
+    return flight_tags(track, np.zeros((64, 64), dtype=np.uint8), ctx)
+
+
+def _landing(kt: float = 160.0) -> list[list]:
+    """From 30 km out at 3,000 ft down to the runway, then the roll to 15 kt."""
+    return [_leg(-30, 0, 0, 0, 3000, 0, kt), _leg(0, 0, 1.5, 0, 0, 0, 15.0)]
+
+
+def test_touch_and_goes_at_an_airfield_are_circuits() -> None:
+    from oddflights.scoring.tags import airport_places
+
+    laps = [leg for _ in range(3) for leg in _lap()]
+    landed = [*laps, _leg(0, 0, 1.0, 0, 0, 0, 15.0)]
+    # Not circling too, nor a go-around (and a light aircraft's laps are low and slow).
+    assert _tags(landed) == ["circuits", "low_slow"]
+    # Three laps then away to the north-east, climbing: still circuits.
+    away = [*laps, _leg(0, 0, 30, 30, 0, 3500, 90.0)]
+    assert _tags(away) == ["circuits", "low_slow"]
+    x, y, alt, kt = (np.concatenate([leg[k] for leg in landed]) for k in range(4))
+    circuit_xy, approach_xy = airport_places(x, y, alt, kt)
+    assert circuit_xy.shape == (1, 2) and np.hypot(*circuit_xy[0]) < 1.0
+    assert approach_xy.shape == (0, 2)
+    # Far from any airport the training traffic uses, the laps are only circling.
+    assert "circuits" not in _tags(landed, FAR_FIELD)
+    # One lap (take-off, circuit, landing) is a local flight, not circuits.
+    assert "circuits" not in _tags([*_lap(), _leg(0, 0, 1.0, 0, 0, 0, 15.0)])
+    # Laps flown at 6,000 ft over the field are not circuits either.
+    high = [[x, y, a + 6000.0, k] for x, y, a, k in laps]
+    assert "circuits" not in _tags([_leg(-30, 0, 0, 0, 9000, 6000, 90.0), *high])
+
+
+def test_a_pass_low_over_the_runway_then_away_is_a_low_approach() -> None:
+    approach = [_leg(-30, 0, 0, 0, 3000, 150, 130.0), _leg(0, 0, 30, 10, 150, 4000, 140.0)]
+    assert _tags(approach) == ["low_approach"]  # not also a go-around
+    assert _tags(approach, FAR_FIELD) == []  # nowhere near an airport
+    # An ordinary landing is neither.
+    assert _tags(_landing()) == []
+    # Landing, stopping and taking off again in one track: not a low approach.
+    # (Touchdown at 120 kt; the stop comes 1.5 km down the runway, on the dip's floor.)
+    stop = [
+        _leg(-30, 0, 0, 0, 3000, 0, 160.0),
+        _leg(0, 0, 0.8, 0, 0, 0, 120.0),
+        _leg(0.8, 0, 1.5, 0, 0, 0, 60.0),
+        _leg(1.5, 0, 1.6, 0, 0, 0, 5.0),
+        _leg(1.6, 0, 30, 10, 0, 4000, 140.0),
+    ]
+    assert "low_approach" not in _tags(stop)
+    # A go-around that comes back and lands (the simulator's) stays a go-around.
+    around = [
+        _leg(-30, 0, -1.5, 0, 3000, 300, 140.0),
+        _leg(-1.5, 0, 8, 0, 300, 2000, 150.0),
+        _leg(8, 0, 8, 5, 2000, 2000, 150.0),
+        _leg(8, 5, -10, 5, 2000, 2000, 150.0),
+        _leg(-10, 5, -10, 0, 2000, 2000, 150.0),
+        _leg(-10, 0, 0, 0, 2000, 0, 140.0),
+        _leg(0, 0, 1.5, 0, 0, 0, 15.0),
+    ]
+    assert _tags(around) == ["go_around"]
+
+
+def test_dips_are_valleys_deep_enough_on_both_sides() -> None:
+    from oddflights.scoring.tags import dips
+
+    alt = np.array([3000, 1500, 200, 200, 1200, 1100, 0, 900, 1000, 3000], dtype=np.float64)
+    # Two valleys: the flat one at 200 ft (counted once) and the one at 0 ft; the 1100 ft
+    # step between them is too shallow, and the ends are never bottoms.
+    assert dips(alt, 2000.0, 800.0) == [2, 6]
+    assert dips(alt, 2000.0, 1100.0) == [6]  # 200 ft: only 1,000 ft up to 1,200 before 0
+    assert dips(np.array([0.0, 1000, 0.0]), 2000.0, 800.0) == []  # a take-off and landing

@@ -1,9 +1,11 @@
 """The web page in a real browser: a uvicorn server on 127.0.0.1 over the pipeline database,
 driven by the system's headless Chromium (Debian's `chromium` and `chromium-driver`).
 
-Screenshots land in test-artifacts/ (gitignored) for a person to look at; with
-SCREENSHOTS_DIR=DIR set (`make screenshots`), the day page's also goes to DIR for the
-README.
+Screenshots land in test-artifacts/ (gitignored) for a person to look at. The README's
+picture is of the demo's data, not of these tests' receiver: `make screenshots` runs
+`oddflights demo` into a scratch database and then this file's
+test_the_demos_day_page_for_the_readme with SCREENSHOTS_DEMO_DB (that database) and
+SCREENSHOTS_DIR (where web-day.png goes) set; without them that test is skipped.
 """
 
 from __future__ import annotations
@@ -56,16 +58,17 @@ def _find(*names: str) -> str | None:
 @pytest.fixture(scope="module")
 def server(pipeline_db: PipelineDb) -> Iterator[str]:
     """A real uvicorn server in a thread on a free port of 127.0.0.1; yields its base URL."""
-    with _serving(pipeline_db) as base:
+    with _serving(pipeline_db.url) as base:
         yield base
 
 
 @contextlib.contextmanager
-def _serving(pipeline_db: PipelineDb) -> Iterator[str]:
-    """The app (with the settings of now) served by uvicorn in a thread on 127.0.0.1."""
+def _serving(url: str) -> Iterator[str]:
+    """The app (with the settings of now) over the database at ``url``, served by uvicorn in
+    a thread on 127.0.0.1."""
     import uvicorn
 
-    engine = open_readonly(pipeline_db.url)
+    engine = open_readonly(url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -180,18 +183,14 @@ def test_day_page_pictures_and_click_through(
     widths = _images_loaded(browser)
     assert len(widths) == len(flagged) and all(w > 0 for w in widths), widths
     # The day map: basemap layers, the flagged flights numbered by rank, real airports.
-    assert browser.find_elements(By.CSS_SELECTOR, "svg.day-map path.land")
+    for layer in ("path.land", "path.lake"):  # the IJsselmeer is 30 km north
+        assert browser.find_elements(By.CSS_SELECTOR, f"svg.day-map {layer}"), layer
     ranks = browser.find_elements(By.CSS_SELECTOR, "svg.day-map g.rank text")
     assert sorted(int(r.text) for r in ranks) == sorted(f["rank"] for f in flagged)
     labels = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "svg .airport-label")}
     assert len(labels & REAL_AIRPORTS) >= 2, labels
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web-day.png"))
-    readme_dir = os.environ.get("SCREENSHOTS_DIR")  # not ODDFLIGHTS_: tests clear those
-    if readme_dir:
-        browser.find_element(By.CSS_SELECTOR, "main").screenshot(
-            str(Path(readme_dir) / "web-day.png")
-        )
     outside = _outside(_requested(browser), server)
     assert not outside, outside
 
@@ -214,7 +213,7 @@ def test_day_page_pictures_and_click_through(
     assert browser.find_elements(By.CSS_SELECTOR, "svg.flight-map polyline.path")
     assert browser.find_elements(By.CSS_SELECTOR, "svg.altitude polyline.alt")
     # (Airports are drawn where the flight is; the day map checks real ones near the receiver.)
-    for layer in ("path.land", "path.border", "circle.ring", "path.receiver"):
+    for layer in ("path.land", "path.lake", "path.border", "circle.ring", "path.receiver"):
         assert browser.find_elements(By.CSS_SELECTOR, f"svg.flight-map {layer}"), layer
     # At its own scale: the flight fills at least half the map one way or the other.
     wide, high = _fill(browser, "svg.flight-map", "polyline.path")
@@ -271,7 +270,7 @@ def test_a_tile_url_gives_a_leaflet_map_over_those_tiles(
 
     tiles, asked = tile_server
     monkeypatch.setenv("ODDFLIGHTS_TILE_URL", tiles + "/{z}/{x}/{y}.png")
-    with _serving(pipeline_db) as base:
+    with _serving(pipeline_db.url) as base:
         name, day = pipeline_db.receiver.name, pipeline_db.day
         top = _api(base, f"/api/anomalies/{name}/{day}")[0]
         _requested(browser)  # forget earlier pages' requests
@@ -302,3 +301,35 @@ def test_a_tile_url_gives_a_leaflet_map_over_those_tiles(
         # Only the server and the tile server were asked for anything.
         outside = [u for u in _outside(_requested(browser), base) if not u.startswith(tiles + "/")]
         assert not outside, outside
+
+
+def test_the_demos_day_page_for_the_readme(browser: Any) -> None:
+    """`make screenshots`: the day page of `oddflights demo`'s last day (its database at
+    SCREENSHOTS_DEMO_DB), with the basemap's layers and real airports, saved as
+    SCREENSHOTS_DIR/web-day.png for the README."""
+    from selenium.webdriver.common.by import By
+
+    # Not ODDFLIGHTS_ names: the tests clear those.
+    demo_db, readme_dir = os.environ.get("SCREENSHOTS_DEMO_DB"), os.environ.get("SCREENSHOTS_DIR")
+    if not demo_db or not readme_dir:
+        pytest.skip("`make screenshots` sets SCREENSHOTS_DEMO_DB and SCREENSHOTS_DIR")
+    with _serving(demo_db) as base:
+        days = _api(base, "/api/days/demo")
+        assert days, "the demo database has no days: run `oddflights demo` into it first"
+        day = max(d["day"] for d in days if d.get("flagged"))
+        flagged = _api(base, f"/api/anomalies/demo/{day}")
+        browser.get(f"{base}/receivers/demo/{day}")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#flights tbody tr")
+        assert len(rows) == len(flagged) > 0
+        widths = _images_loaded(browser)
+        assert all(w > 0 for w in widths), widths
+        # (No border: the day's flights stay well inside the Netherlands.)
+        for layer in ("path.land", "path.lake", "circle.ring", "path.receiver"):
+            assert browser.find_elements(By.CSS_SELECTOR, f"svg.day-map {layer}"), layer
+        labels = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "svg .airport-label")}
+        assert "EHAM" in labels, labels  # the demo receiver sits at Schiphol
+        Path(readme_dir).mkdir(parents=True, exist_ok=True)
+        browser.find_element(By.CSS_SELECTOR, "main").screenshot(
+            str(Path(readme_dir) / "web-day.png")
+        )
+        assert not _outside(_requested(browser), base)

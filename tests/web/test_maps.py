@@ -13,12 +13,14 @@ from oddflights.scoring.airports import go_around_text, holding_text, known_airp
 from oddflights.scoring.tags import hold_place
 from oddflights.web.maps import (
     DayTrack,
+    FloatArray,
     View,
     _clipped_ring,
     basemap,
     day_map_svg,
     fit_view,
     flight_map_svg,
+    lakes,
     profile_svg,
 )
 from oddflights.web.site import Site
@@ -101,6 +103,43 @@ def test_the_basemap_ships_land_and_borders() -> None:
     assert any(s.box[0] <= 6.5 <= s.box[2] and s.box[1] <= 52.0 <= s.box[3] for s in borders)
 
 
+def _inside(lon: FloatArray, lat: FloatArray, x: float, y: float) -> bool:
+    """Even-odd point in ring (the ring's last point joins its first)."""
+    x0, y0, x1, y1 = lon, lat, np.roll(lon, -1), np.roll(lat, -1)
+    crosses = (y0 > y) != (y1 > y)
+    at = x0 + (y - y0) * (x1 - x0) / np.where(y1 == y0, 1.0, y1 - y0)
+    return bool(np.count_nonzero(crosses & (x < at)) % 2)
+
+
+def test_the_basemap_ships_large_lakes_the_ijsselmeer_among_them() -> None:
+    shapes = lakes()
+    assert len(shapes) > 300  # Natural Earth 1:50m has ~400
+
+    # The IJsselmeer (north-east of the demo receiver at Schiphol) holds a point mid-lake,
+    # and no lake holds Schiphol itself or the North Sea off the coast.
+    def holds(lat: float, lon: float) -> bool:
+        for s in shapes:
+            if s.box[0] <= lon <= s.box[2] and s.box[1] <= lat <= s.box[3]:
+                end = s.parts[1] if len(s.parts) > 1 else len(s.lon)  # the outer ring
+                if _inside(s.lon[:end], s.lat[:end], lon, lat):
+                    return True
+        return False
+
+    assert holds(52.80, 5.30)  # IJsselmeer
+    assert holds(46.45, 6.50)  # Lake Geneva
+    assert not holds(*SCHIPHOL) and not holds(52.5, 4.0)
+    # Drawn on the maps of a frame that holds it, as its own layer.
+    svg = flight_map_svg(
+        np.linspace(-40, -30, 50),
+        np.linspace(30, 33, 50),
+        CENTRE,
+        200.0,
+        known_airports(*CENTRE, 200.0),
+        clip_id="m0",
+    )
+    assert '<path class="lake"' in svg
+
+
 def test_a_ring_larger_than_the_view_is_cut_to_it() -> None:
     view = View(0.0, 0.0, 1.0, 100, 80)
     # A square from -1000 to 1000 px: its part in the view (padded by 5) is the padded box.
@@ -172,3 +211,34 @@ def test_strips_found_in_the_data_are_marked() -> None:
     strips = np.array([[5.0, 2.0], [150.0, 150.0]])  # one in view, one far away
     svg = flight_map_svg(x, y, CENTRE, 200.0, None, strips_xy=strips, clip_id="s")
     assert svg.count('<rect class="strip"') == 1
+
+
+def test_the_build_tool_keeps_large_lakes_with_their_islands() -> None:
+    """tools/build_basemap.py's lakes: a lake over MIN_LAKE_DEG2 with its island ring, a
+    pond under it dropped, rings encoded as the land is (delta-coded hundredths)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "build_basemap.py"
+    spec = importlib.util.spec_from_file_location("build_basemap", path)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def square(lon: float, lat: float, size: float) -> list[list[float]]:
+        return [
+            [lon, lat],
+            [lon + size, lat],
+            [lon + size, lat + size],
+            [lon, lat + size],
+            [lon, lat],
+        ]
+
+    lake = {"type": "Polygon", "coordinates": [square(5.0, 52.5, 0.5), square(5.2, 52.7, 0.1)]}
+    pond = {"type": "Polygon", "coordinates": [square(6.0, 52.0, 0.02)]}
+    got = tool.build_lakes(
+        {"features": [{"geometry": lake}, {"geometry": pond}, {"geometry": None}]}
+    )
+    assert len(got) == 1 and len(got[0]) == 2  # the lake and its island; no pond
+    outer = np.cumsum(np.array(got[0][0]).reshape(-1, 2), axis=0)
+    assert outer.tolist() == [[500, 5250], [550, 5250], [550, 5300], [500, 5300], [500, 5250]]
