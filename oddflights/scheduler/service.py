@@ -37,7 +37,7 @@ from oddflights import config
 from oddflights.db import open_db
 from oddflights.db.engine import create_engine
 from oddflights.db.receivers import get_receiver, list_receivers
-from oddflights.scheduler.nightly import run_nightly
+from oddflights.scheduler.cluster import nightly_at
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def nightly_job(receiver_names: list[str] | None = None) -> JobResult:
             receivers = list_receivers(engine)
         else:
             receivers = [get_receiver(engine, n) for n in receiver_names]
-        report = run_nightly(engine, receivers)
+        # ODDFLIGHTS_DASK_SCHEDULER set: each receiver a task on that cluster.
+        report = nightly_at(config.get("dask_scheduler"), engine, receivers)
     finally:
         engine.dispose()
     parts = [f"{r.receiver}: {r.status} ({r.message})" for r in report.receivers]
