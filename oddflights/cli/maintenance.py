@@ -19,7 +19,7 @@ from oddflights.db.backup import (
 )
 from oddflights.db.engine import create_engine, upgrade
 from oddflights.db.receivers import get_receiver, list_receivers
-from oddflights.scheduler.prune import prune_receiver
+from oddflights.scheduler.prune import prune_all, prune_receiver
 
 
 def _backend(url: str) -> str:
@@ -69,14 +69,14 @@ def prune(
     engine = open_engine(db_url)
     try:
         if receiver_name is not None:
-            receivers = [get_receiver(engine, receiver_name)]
-        else:
-            receivers = list_receivers(engine)
-        results = []
-        for rec in receivers:
-            result = prune_receiver(engine, rec, keep_days, keep_models, dry_run=dry_run)
-            results.append(result)
-            if not as_json:
+            rec = get_receiver(engine, receiver_name)
+            results = [prune_receiver(engine, rec, keep_days, keep_models, dry_run=dry_run)]
+        else:  # PostgreSQL: whole day partitions dropped first
+            results = prune_all(
+                engine, list_receivers(engine), keep_days, keep_models, dry_run=dry_run
+            )
+        if not as_json:
+            for result in results:
                 click.echo(result.summary())
     finally:
         engine.dispose()

@@ -85,6 +85,27 @@ def _first_unprocessed(engine: Engine, receiver: Receiver, first: date, upto: da
     return next((d for d in days if d not in ok), None)
 
 
+def _plan(
+    engine: Engine, receiver: Receiver, keep_days: int, today: date | None
+) -> tuple[date, datetime, date | None, datetime | None]:
+    """The first day kept (receiver's zone), the cutoff (UTC), the unprocessed day holding it
+    back (or None) and the receiver's first position time (None: no positions)."""
+    from oddflights.db.runs import first_position_time
+
+    assert receiver.id is not None
+    local_today = today or datetime.now(receiver.zone).date()
+    keep_from = local_today - timedelta(days=keep_days)
+    held_by = None
+    first = first_position_time(engine, receiver.id)
+    if first is not None:
+        held_by = _first_unprocessed(
+            engine, receiver, first.astimezone(receiver.zone).date(), keep_from
+        )
+        if held_by is not None:
+            keep_from = held_by
+    return keep_from, receiver.day_bounds(keep_from)[0], held_by, first
+
+
 def prune_receiver(
     engine: Engine,
     receiver: Receiver,
@@ -106,23 +127,12 @@ def prune_receiver(
         delete_positions_before,
         unused_models,
     )
-    from oddflights.db.runs import first_position_time
 
     if keep_days < 0:
         raise PruneError(f"--keep-days {keep_days}: must be 0 or more")
     keep_models = int(config.get("keep_models", keep_models))
     assert receiver.id is not None
-    local_today = today or datetime.now(receiver.zone).date()
-    keep_from = local_today - timedelta(days=keep_days)
-    held_by = None
-    first = first_position_time(engine, receiver.id)
-    if first is not None:
-        held_by = _first_unprocessed(
-            engine, receiver, first.astimezone(receiver.zone).date(), keep_from
-        )
-        if held_by is not None:
-            keep_from = held_by
-    cutoff = receiver.day_bounds(keep_from)[0]
+    keep_from, cutoff, held_by, first = _plan(engine, receiver, keep_days, today)
     models = unused_models(engine, receiver.id, keep_models)
     if dry_run:
         n = count_positions_before(engine, receiver.id, cutoff) if first is not None else 0
@@ -136,6 +146,41 @@ def prune_receiver(
         delete_models(engine, models)
     _log.info("pruned %s: %d positions before %s, models %s", receiver.name, n, keep_from, models)
     return PruneResult(receiver.name, keep_from, cutoff, n, models, held_by)
+
+
+def prune_all(
+    engine: Engine,
+    receivers: list[Receiver],
+    keep_days: int,
+    keep_models: int | None = None,
+    *,
+    today: date | None = None,
+    dry_run: bool = False,
+) -> list[PruneResult]:
+    """``prune_receiver`` for every receiver. On PostgreSQL (day partitions, migration 0011)
+    the UTC days entirely before every receiver's cutoff are first detached and dropped whole
+    (the rows they held are counted per receiver into its result); what is left before each
+    cutoff (a day's part on the other side of a zone's midnight, rows in the default
+    partition) then goes by the chunked delete. A dry run counts, dropping nothing."""
+    from dataclasses import replace
+
+    from oddflights.db.partitions import drop_partitions_before
+
+    if keep_days < 0:
+        raise PruneError(f"--keep-days {keep_days}: must be 0 or more")
+    keep_models = int(config.get("keep_models", keep_models))  # checked before anything goes
+    dropped: dict[int, int] = {}
+    if receivers and engine.dialect.name == "postgresql" and not dry_run:
+        # The earliest cutoff: a partition holds every receiver's rows of its day.
+        cutoff = min(_plan(engine, r, keep_days, today)[1] for r in receivers)
+        # What could not be dropped (a lock not granted in time) goes by the chunked delete.
+        dropped = drop_partitions_before(engine, cutoff).rows_by_receiver
+    results = []
+    for rec in receivers:
+        result = prune_receiver(engine, rec, keep_days, keep_models, today=today, dry_run=dry_run)
+        assert rec.id is not None
+        results.append(replace(result, positions=result.positions + dropped.get(rec.id, 0)))
+    return results
 
 
 def prune_after_nightly(
