@@ -20,6 +20,10 @@ SKIPPED = "skipped"
 INTERRUPTED = "interrupted"
 # A day whose last nightly run ended so needs no more work.
 DONE_STATUSES = (OK, SKIPPED)
+# An ingest (a file, or a live feed from start to stop): its counts (format, accepted,
+# duplicates, rejected by reason) are what /metrics sums. ``list_runs`` leaves these out
+# unless asked: they are records of counts, not work per day.
+INGEST = "ingest"
 
 RUN_COLUMNS = (
     "run_id",
@@ -34,8 +38,14 @@ RUN_COLUMNS = (
 )
 
 
-def start_run(engine: Engine, kind: str, receiver_id: int | None, day: date | None) -> int:
-    """Record a run as started (status ``running``); returns its id."""
+def start_run(
+    engine: Engine,
+    kind: str,
+    receiver_id: int | None,
+    day: date | None,
+    counts: dict[str, Any] | None = None,
+) -> int:
+    """Record a run as started (status ``running``, ``counts`` so far); returns its id."""
     with engine.begin() as conn:
         run_id = conn.execute(
             sa.insert(RunRow)
@@ -45,7 +55,7 @@ def start_run(engine: Engine, kind: str, receiver_id: int | None, day: date | No
                 day=day,
                 started_at=datetime.now(UTC),
                 status=RUNNING,
-                counts={},
+                counts=counts or {},
             )
             .returning(RunRow.id)
         ).scalar_one()
@@ -71,6 +81,12 @@ def finish_run(
                 finished_at=datetime.now(UTC),
             )
         )
+
+
+def update_run_counts(engine: Engine, run_id: int, counts: dict[str, Any]) -> None:
+    """Record a run's counts so far (a long or endless run: live ingest), status unchanged."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(RunRow).where(RunRow.id == run_id).values(counts=counts))
 
 
 def mark_interrupted(engine: Engine, receiver_id: int, kind: str) -> list[date | None]:
@@ -118,9 +134,14 @@ def done_days(engine: Engine, receiver_id: int, kind: str, days: Iterable[date])
 
 
 def list_runs(
-    engine: Engine, receiver_id: int | None = None, limit: int | None = None
+    engine: Engine,
+    receiver_id: int | None = None,
+    limit: int | None = None,
+    *,
+    with_ingest: bool = False,
 ) -> pd.DataFrame:
-    """Runs, newest first (RUN_COLUMNS; times tz-aware UTC)."""
+    """Runs, newest first (RUN_COLUMNS; times tz-aware UTC); ingest runs only when
+    ``with_ingest``."""
     query = (
         sa.select(
             RunRow.id.label("run_id"),
@@ -138,6 +159,8 @@ def list_runs(
     )
     if receiver_id is not None:
         query = query.where(RunRow.receiver_id == receiver_id)
+    if not with_ingest:
+        query = query.where(RunRow.kind != INGEST)
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:

@@ -7,7 +7,8 @@ positions: a scraper asks every 15 to 60 seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from oddflights.db.engine import current_revision
 from oddflights.db.models import FlightRow, ModelRow, PositionRow, ReceiverRow, RunRow, ScoreRow
+from oddflights.db.runs import INGEST
 
 # The window of the positions-per-receiver gauge.
 RECENT = timedelta(hours=1)
@@ -107,6 +109,38 @@ def receiver_status(engine: Engine, now: datetime) -> list[ReceiverStatus]:
                     newest_model_at=newest,
                 )
             )
+    return out
+
+
+@dataclass
+class IngestTotals:
+    """A receiver's ingest counts over all its ingest runs: positions stored and duplicates
+    skipped by format, rejected lines by reason."""
+
+    accepted: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+def ingest_totals(engine: Engine) -> dict[str, IngestTotals]:
+    """Each receiver's ingest totals, by name, summed from the ``counts`` of its ingest runs
+    (one row per file ingested or live feed run: a small table, read whole)."""
+    out: dict[str, IngestTotals] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ReceiverRow.name, RunRow.counts)
+            .join(ReceiverRow, ReceiverRow.id == RunRow.receiver_id)
+            .where(RunRow.kind == INGEST)
+        ).all()
+    for name, counts in rows:
+        if not isinstance(counts, dict):
+            continue
+        totals = out.setdefault(name, IngestTotals())
+        fmt = str(counts.get("format") or "unknown")
+        totals.accepted[fmt] += int(counts.get("accepted") or 0)
+        totals.duplicates[fmt] += int(counts.get("duplicates") or 0)
+        for reason, n in (counts.get("rejected_by_reason") or {}).items():
+            totals.rejected[str(reason)] += int(n)
     return out
 
 

@@ -46,9 +46,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oddflights.columns import POSITION_COLUMNS
 from oddflights.db.engine import create_engine
+from oddflights.db.runs import OK
 from oddflights.ingest.avr import AvrReader
 from oddflights.ingest.beast import BeastReader
 from oddflights.ingest.modes import empty_positions
+from oddflights.ingest.record import RECORD_EVERY_S, IngestRecorder
 from oddflights.ingest.sbs import SbsParser
 from oddflights.ingest.summary import IngestSummary
 from oddflights.ingest.types import ParsedChunk, ParseOptions, empty_rejects
@@ -127,7 +129,8 @@ class _SbsFeed:
     """SBS lines for the block parser, which keeps each aircraft's join state itself."""
 
     def __init__(self, options: ParseOptions) -> None:
-        self.parser = SbsParser(options)
+        # Chunks are merged and spooled here: each position keeps its input line with it.
+        self.parser = SbsParser(options, raw_column=True)
         self._rest = b""
 
     def feed(
@@ -495,6 +498,7 @@ class _Writer:
         commit_every_s: float,
         rejects_file: IO[str] | None = None,
         range_watch: RangeWatch | None = None,
+        recorder: IngestRecorder | None = None,
     ) -> None:
         self.engine = engine
         self.receiver = receiver
@@ -503,6 +507,7 @@ class _Writer:
         self.commit_every_s = commit_every_s
         self.rejects_file = rejects_file
         self.range_watch = range_watch
+        self.recorder = recorder
         self.total = IngestSummary()
         self.db_down = False
         self._traceback_logged = False
@@ -574,6 +579,10 @@ class _Writer:
             self._pending_rows += _rows(chunk)
             self._pending_since = self._pending_since or time.monotonic()
 
+    def is_alive(self) -> bool:
+        """Whether the writer thread still runs (a write that hung past the close's wait)."""
+        return self._thread.is_alive()
+
     def close(self, timeout: float | None) -> None:
         """Write what is queued and stop the thread; after ``timeout`` seconds (None: no limit)
         whatever the database has not taken yet is spooled instead."""
@@ -640,6 +649,11 @@ class _Writer:
             if self.db_down:
                 _log.warning("database is back")
             self.db_down = False
+            if self.recorder is not None:
+                # The counts so far, for /metrics: at most every RECORD_EVERY_S, and only after
+                # a cycle the database took (a hung record counts as a stuck write, like one).
+                # The last ones at the stop.
+                self.recorder.update(self.total)
         finally:
             with self._cond:
                 self._in_flight = None
@@ -789,17 +803,22 @@ def run_live(
     close_timeout_s: float | None = CLOSE_WAIT_S,
     rejects_file: IO[str] | None = None,
     range_watch: RangeWatch | None = None,
+    record_every_s: float = RECORD_EVERY_S,
 ) -> LiveSummary:
     """Read a receiver's feed at host:port until ``stop`` is set, writing positions at least
     every ``commit_every_s``; returns what was stored once the last rows are written (or, if
     the database does not take them within ``close_timeout_s``, spooled for the next start:
     the summary says how many and where). Rejected lines go to ``rejects_file`` (by the writer
-    thread; it is not written once this returns); ``range_watch`` sees every chunk."""
+    thread; it is not written once this returns); ``range_watch`` sees every chunk. The counts
+    so far are recorded as an ingest run (for /metrics) at most every ``record_every_s``."""
     feed = make_feed(fmt, options)
     stop = stop or threading.Event()
     t0 = time.perf_counter()
     write_engine = _writer_engine(engine)
     spool = Spool(spool_path or default_spool_path(engine, receiver))
+    # The feed's counts as one ingest run, updated while it runs (created at the first record
+    # the database takes: a live ingest starts even while the database is down).
+    recorder = IngestRecorder(write_engine, receiver, fmt, every_s=record_every_s)
     writer = _Writer(
         write_engine,
         receiver,
@@ -808,11 +827,16 @@ def run_live(
         commit_every_s,
         rejects_file=rejects_file,
         range_watch=range_watch,
+        recorder=recorder,
     )
     try:
         _read_feed(host, port, feed, writer, stop, max_backoff_s)
     finally:
         writer.close(close_timeout_s)
+        if not writer.is_alive() and not writer.db_down:
+            # Not while a hung write holds the database, nor while it is down (the stop would
+            # wait on it): the counts recorded last stay.
+            recorder.finish(OK, writer.total)
         if write_engine is not engine:
             write_engine.dispose()
     total = writer.total

@@ -163,11 +163,13 @@ def ingest_chunks(
     rejects_file: IO[str] | None = None,
     progress: Callable[[ParsedChunk], None] | None = None,
     range_watch: RangeWatch | None = None,
+    on_total: Callable[[IngestSummary], None] | None = None,
 ) -> IngestSummary:
     """Validate and store every chunk, committing each on its own (reruns skip stored rows).
 
     ``now`` (default: the current time) bounds timestamps from the future. ``range_watch``
-    sees each chunk's validation (to warn early of a misplaced receiver). ``source`` is cut
+    sees each chunk's validation (to warn early of a misplaced receiver); ``on_total`` hears
+    the counts so far after each chunk (the ingest's run record). ``source`` is cut
     to the width of its column. A lazy ``chunks``
     (a stream being parsed) goes through two background threads: one parses and validates a
     chunk while the other converts the one before it for the database and this thread writes
@@ -206,6 +208,8 @@ def ingest_chunks(
                 range_watch.see(item.validation)
             if progress is not None:
                 progress(item.chunk)
+            if on_total is not None:
+                on_total(total)
     finally:
         # Last stage first: each close stops that stage's thread, which is the only reader of
         # the stage before it. Without this, a stage would outlive an error until collected.

@@ -12,6 +12,12 @@ Series, per receiver (label ``receiver``):
 - ``oddflights_latest_day_flights`` / ``oddflights_latest_day_flagged`` /
   ``oddflights_latest_day_timestamp_seconds`` (the newest day with flights: its start);
 - ``oddflights_models`` and ``oddflights_model_age_seconds`` (the newest model);
+- ``oddflights_ingest_positions_total{format=…}`` (positions stored) and
+  ``oddflights_ingest_duplicates_total{format=…}`` (already stored, skipped), by input format
+  (``sbs``, ``beast``, ``avr``, ``raw``, ``table``, ``opensky``, ``readsb-trace``; a live feed
+  counts under its format), and ``oddflights_ingest_rejects_total{reason=…}`` (lines rejected,
+  by reason): counters summed from the ingest runs' counts, which every file ingest records
+  when it ends and a live ingest every ``RECORD_EVERY_S`` while it runs;
 
 and ``oddflights_database_size_bytes``, ``oddflights_database_up``.
 """
@@ -23,13 +29,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from oddflights.db.runs import DONE_STATUSES, FAILED, INTERRUPTED, OK, RUNNING, SKIPPED
-from oddflights.db.status import ReceiverStatus, database_size, receiver_status, schema_revision
+from oddflights.db.status import (
+    IngestTotals,
+    ReceiverStatus,
+    database_size,
+    ingest_totals,
+    receiver_status,
+    schema_revision,
+)
 
 _log = logging.getLogger(__name__)
 _STATUSES = (OK, FAILED, SKIPPED, RUNNING, INTERRUPTED)
@@ -54,6 +67,7 @@ class DatabaseCollector(Collector):
         try:
             now = datetime.now(UTC)
             statuses = receiver_status(self.engine, now)
+            ingests = ingest_totals(self.engine)
             size = database_size(self.engine)
         except SQLAlchemyError as exc:
             _log.warning("metrics: database not readable: %s", exc)
@@ -66,6 +80,7 @@ class DatabaseCollector(Collector):
         db_size.add_metric([], size)
         yield db_size
         yield from _receiver_metrics(statuses, now)
+        yield from _ingest_metrics(ingests)
 
 
 def _receiver_metrics(statuses: list[ReceiverStatus], now: datetime) -> Iterator[Metric]:
@@ -122,6 +137,33 @@ def _receiver_metrics(statuses: list[ReceiverStatus], now: datetime) -> Iterator
             model_age.add_metric(r, (now - s.newest_model_at).total_seconds())
     yield from (recent, last, run_ts, run_s, run_ok, run_status)
     yield from (flights, flagged, day_ts, models, model_age)
+
+
+def _ingest_metrics(totals: dict[str, IngestTotals]) -> Iterator[Metric]:
+    # Labels stay bounded: receivers, the formats and the reject reasons are short fixed lists.
+    positions = CounterMetricFamily(
+        "oddflights_ingest_positions",
+        "Positions ingested (stored: new rows), by input format.",
+        labels=["receiver", "format"],
+    )
+    duplicates = CounterMetricFamily(
+        "oddflights_ingest_duplicates",
+        "Positions ingested that were already stored (skipped), by input format.",
+        labels=["receiver", "format"],
+    )
+    rejects = CounterMetricFamily(
+        "oddflights_ingest_rejects",
+        "Input lines (or positions) rejected by ingest, by reason.",
+        labels=["receiver", "reason"],
+    )
+    for name in sorted(totals):
+        t = totals[name]
+        for fmt in sorted(t.accepted):
+            positions.add_metric([name, fmt], t.accepted[fmt])
+            duplicates.add_metric([name, fmt], t.duplicates[fmt])
+        for reason in sorted(t.rejected):
+            rejects.add_metric([name, reason], t.rejected[reason])
+    yield from (positions, duplicates, rejects)
 
 
 def registry(engine: Engine) -> CollectorRegistry:
