@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from oddflights import __version__
+from oddflights import __version__, config
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,6 @@ class AlertOptions:
 
     @classmethod
     def from_settings(cls) -> AlertOptions:
-        from oddflights import config
-
         return cls(
             min_score=float(config.get("alert_min_score")),
             max_per_day=int(config.get("alert_max_per_day")),

@@ -174,7 +174,7 @@ def run_ablation(
 ) -> list[dict[str, Any]]:
     """One row per (set-up, seed, width, loss, augmentation, score function, combination,
     test day)."""
-    from oddflights.model.train import train_model
+    from oddflights.model.train import train_model  # training: imports TensorFlow
 
     say = progress or (lambda _msg: None)
     rows: list[dict[str, Any]] = []

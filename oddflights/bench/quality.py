@@ -471,7 +471,7 @@ def run_detector(
     """Train from the database (its default validation days), score every test day with
     ``score_day`` and read the stored scores back: the product's own path. Returns per test
     day the scores, flags, tags and both parts of the score in ``split.test_flights`` order."""
-    from oddflights.model.registry import train_from_db
+    from oddflights.model.registry import train_from_db  # training: imports TensorFlow
 
     data = next(iter(tests.values()))
     assert data.receiver.id is not None
@@ -549,7 +549,7 @@ def _validation_scores(data: SeedData, model_id: int) -> FloatArray | None:
 
 def run_seed_config(split: Split, cfg: QualityConfig, seed: int) -> dict[str, Any]:
     """The seed project's configuration trained on the same rasters (arrays, not the DB)."""
-    from oddflights.model.train import train_model
+    from oddflights.model.train import train_model  # training: imports TensorFlow
 
     config = train_config(cfg, seed, **SEED_CONFIG)
     result = train_model(split.train, split.val, config)

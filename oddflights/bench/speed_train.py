@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
+from oddflights.model.synthetic import route_images
 
 TRAIN_DAYS = 14
 EPOCHS = 20
@@ -33,9 +34,9 @@ def tensorflow_import_seconds(repeats: int) -> list[float]:
 
 def time_training(n_train: int, n_val: int, epochs: int = EPOCHS, seed: int = 0) -> dict[str, Any]:
     """Train the default model ``epochs`` epochs (no early stop); per-epoch seconds and totals."""
+    # Lazy: training imports TensorFlow (~2.7 s), which the other speed stages never load.
     import keras
 
-    from oddflights.model.synthetic import route_images
     from oddflights.model.train import TrainConfig, train_model
 
     epoch_seconds: list[float] = []

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oddflights import config
+from oddflights.cli.errors import CliError  # the commands import it from here
 from oddflights.days import days_between, parse_day
 from oddflights.db import open_db
 
@@ -23,16 +24,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 FORMATS = ("table", "json", "csv")
 _DB = config.setting("db")
-
-
-class CliError(click.ClickException):
-    """A one-line error for the user, exit code 2 (bad input, not a crash). Errors of the
-    core (OddflightsError) become one in the top command (oddflights.cli._Main), not here."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
 
 
 class DayParam(click.ParamType):

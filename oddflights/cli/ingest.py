@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import pyarrow as pa
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -236,8 +237,6 @@ def _stop_on_signals() -> threading.Event:
         # Nothing is printed here: a handler that writes could interrupt a write to the
         # same stream.
         stop.set()
-
-    import pyarrow as pa
 
     handled = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled}

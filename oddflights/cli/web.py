@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
+import uvicorn
 
 from oddflights import config
 from oddflights.cli.common import DAY, CliError, db_option, output_file_option
@@ -53,8 +54,6 @@ def serve(host: str | None, port: int, feedback: bool, db_url: str | None) -> No
 
     Example: oddflights serve --feedback --port 8000
     """
-    import uvicorn  # lazy: the server and its event loop are for `serve` alone
-
     host = host or "127.0.0.1"
     engine, shown = _open_readonly(db_url)
     writer = create_engine(str(config.get("db", db_url))) if feedback else None

@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from oddflights import config
 from oddflights.columns import FEATURE_COLUMNS
 from oddflights.db.models import FlightRow, ReceiverRow, ScoreRow
 from oddflights.db.positions import read_positions
@@ -181,8 +182,6 @@ def read_rasters(
 
 
 def _configured_settings(conn: sa.Connection, receiver_id: int) -> RasterSettings:
-    from oddflights import config
-
     range_km = conn.execute(
         sa.select(ReceiverRow.range_km).where(ReceiverRow.id == receiver_id)
     ).scalar_one_or_none()

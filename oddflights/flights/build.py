@@ -18,7 +18,7 @@ from oddflights.db.flights import raster_keys, replace_day_flights
 from oddflights.db.positions import read_position_arrays
 from oddflights.flights.clean import CleanSettings
 from oddflights.flights.features import summarize_from
-from oddflights.flights.raster import RasterSettings, pack_many, rasterize_many
+from oddflights.flights.raster import RasterSettings, pack_many, project, rasterize_many
 from oddflights.flights.segment import DROP_KEYS, FlightSet, flight_table, segment
 from oddflights.memory import map_large_blocks, release_free_memory
 from oddflights.progress import ProgressFn, Step, tell
@@ -73,10 +73,13 @@ def _describe(
     track facts, the flights' images, and the distance the features' headings end at (see
     summarize_from)."""
     centre = (receiver.lat, receiver.lon)
+    # The batch's points projected once, for the features, the images and the track facts
+    # alike (project works point by point: the same numbers as each projecting them anew).
+    xy = project(tracks.lat, tracks.lon, *centre)
     feats, along = summarize_from(
-        tracks.lat, tracks.lon, tracks.altitude_ft, tracks.offsets, centre, along_start
+        tracks.lat, tracks.lon, tracks.altitude_ft, tracks.offsets, centre, along_start, xy=xy
     )
-    images = rasterize_many(tracks.lat, tracks.lon, tracks.offsets, centre, settings)
+    images = rasterize_many(tracks.lat, tracks.lon, tracks.offsets, centre, settings, xy=xy)
     table = pd.concat([table.reset_index(drop=True), feats], axis=1)
     table["lit_pixels"] = images.sum(axis=(1, 2), dtype=np.int64)
     table["raster_key"] = settings.key
@@ -84,7 +87,9 @@ def _describe(
     # later reads no positions (see oddflights.scoring.tags).
     key = facts_key(centre)
     table["track_tags"] = pd.Series(
-        [f.to_json(key) for f in facts_of(tracks, centre)], index=table.index, dtype=object
+        [f.to_json(key) for f in facts_of(tracks, centre, xy=xy)],
+        index=table.index,
+        dtype=object,
     )
     return table, images, along
 

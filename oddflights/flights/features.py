@@ -42,6 +42,7 @@ def summarize_from(
     offsets: IntArray,
     receiver: tuple[float, float],
     along_start: float = 0.0,
+    xy: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """summarize() of flights that follow others, and the distance to hand to the next ones.
 
@@ -49,6 +50,8 @@ def summarize_from(
     all the flights given, in order, from ``along_start``: a build that summarises a day's
     flights a batch at a time hands each batch the distance the previous one ended at
     (returned here), so that its features are those of the whole day at once, bit for bit.
+    ``xy``: the points already projected (``project(lat, lon, *receiver)``), when the caller
+    has them.
     """
     n = len(offsets) - 1
     if n <= 0:
@@ -65,7 +68,7 @@ def summarize_from(
     path = np.bincount(flight[1:], weights=step, minlength=n)
     along = np.cumsum(np.r_[along_start, step])  # sequential sums: as over the whole day
     cum_turn, net_turn = _turns(lat, lon, flight, along, n)
-    x, y = project(lat, lon, receiver[0], receiver[1])
+    x, y = xy if xy is not None else project(lat, lon, receiver[0], receiver[1])
     dist = np.hypot(x, y).astype(np.float64)
     with np.errstate(invalid="ignore"):
         alt_min = np.fmin.reduceat(alt, starts)

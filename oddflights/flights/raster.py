@@ -142,9 +142,11 @@ def rasterize_many(
     offsets: npt.ArrayLike,
     receiver: tuple[float, float],
     settings: RasterSettings,
+    xy: tuple[FloatArray, FloatArray] | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Draw many flights at once: flight i is points ``offsets[i]:offsets[i+1]`` of lat/lon
-    (``offsets`` has N+1 entries). Returns (N, size, size) uint8 images of 0/1."""
+    (``offsets`` has N+1 entries). Returns (N, size, size) uint8 images of 0/1. ``xy``: the
+    points already projected (``project(lat, lon, *receiver)``), when the caller has them."""
     off = np.asarray(offsets, dtype=np.int64)
     n_flights = len(off) - 1
     size = settings.size
@@ -152,7 +154,7 @@ def rasterize_many(
     n_points = int(off[-1]) if n_flights > 0 else 0
     if n_flights <= 0 or n_points == 0:
         return images
-    x, y = project(lat, lon, receiver[0], receiver[1])
+    x, y = xy if xy is not None else project(lat, lon, receiver[0], receiver[1])
     scale = np.float32(size / (2.0 * settings.range_km))
     # Pixel coordinates: u grows east (columns), v grows south (rows), frame is [0, size)².
     u = (x + np.float32(settings.range_km)) * scale

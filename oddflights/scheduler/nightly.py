@@ -42,8 +42,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from oddflights import config
+from oddflights.alerts import deliver_alerts
+from oddflights.db.flights import raster_keys
+from oddflights.flights.build import build_flights
+from oddflights.model.train_config import TrainConfig
 from oddflights.progress import ProgressFn, Step, tell
 from oddflights.receivers import Receiver
+from oddflights.scoring.score import score_day
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -250,17 +255,15 @@ def _train(
     settings: NightlySettings,
     train_config: Any,
 ) -> dict[str, Any]:
+    # Lazy: training imports TensorFlow (~2.7 s, ~1 GB), which a night that only scores
+    # never loads (tests/scoring/test_no_tensorflow.py).
     from oddflights.model.registry import TrainingDataError, train_from_db
-    from oddflights.model.train import TrainConfig
 
     frm = max(first, day - timedelta(days=settings.train_window_days))
     to = day - timedelta(days=1)
     if (to - frm).days < 1:
         return {"train": "skipped: fewer than 2 days before the day"}
     # With --day, or after flights were deleted, the window may hold days never built.
-    from oddflights.db.flights import raster_keys
-    from oddflights.flights.build import build_flights
-
     assert receiver.id is not None
     window = [frm + timedelta(days=i) for i in range((to - frm).days + 1)]
     have = raster_keys(engine, receiver.id, window)
@@ -292,10 +295,6 @@ def run_day(
     ``warmup_until`` (a backfill): the days before it are warm-up, whatever ``first``.
     ``on_stage`` hears each stage's name as it starts (progress)."""
     stage = on_stage or (lambda _name: None)
-    from oddflights.alerts import deliver_alerts
-    from oddflights.flights.build import build_flights
-    from oddflights.scoring.score import score_day
-
     _pause_point("build", day)
     stage("build")
     # The build stores with each flight what scoring needs of its track (rasters, track
@@ -332,6 +331,9 @@ def run_day(
 def _write_report(engine: Engine, receiver: Receiver, day: date) -> Path | None:
     """The day's HTML report when ODDFLIGHTS_NIGHTLY_REPORT_DIR is set. A report that cannot
     be written is logged, never a failed night: the scores are what matter."""
+    if not str(config.get("nightly_report_dir")).strip():
+        return None  # off (the default): the web stack is not even imported
+    # Lazy: the web stack (Starlette, Jinja; ~0.3 s), for those who turned reports on.
     from oddflights.web.report import write_nightly_report
 
     try:
@@ -456,8 +458,10 @@ def run_nightly(
     """One nightly run over ``receivers``: every day not yet done up to yesterday (each
     receiver's zone; ``today`` overrides the clock), or just ``day``. ``train_config`` (a
     TrainConfig) overrides the training settings."""
+    from oddflights.db.partitions import ensure_partitions_ahead
     from oddflights.scheduler.prune import prune_after_nightly
 
+    ensure_partitions_ahead(engine)  # PostgreSQL: the next days' positions partitions
     t0 = time.perf_counter()
     report = NightlyReport()
     settings = settings or NightlySettings.from_settings()

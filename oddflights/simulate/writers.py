@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from oddflights.columns import TABLE_COLUMNS
+from oddflights.simulate import modes_encode
 from oddflights.simulate.simulation import LABEL_COLUMNS, Simulation
 from oddflights.simulate.traces import write_globe_history
 from oddflights.simulate.world import to_latlon
@@ -306,8 +307,6 @@ def write_simulation(sim: Simulation, outdir: Path | str, fmt: str = "table") ->
 
 
 def _write_modes(part: pd.DataFrame, path: Path, fmt: str, day_start_ms: int) -> Path:
-    from oddflights.simulate import modes_encode
-
     start = pd.Timestamp(day_start_ms, unit="ms", tz="UTC").to_pydatetime()
     if fmt == "raw":
         modes_encode.write_raw_csv(part, path)

@@ -10,6 +10,8 @@ asset is served from here: the page works with no Internet connection.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -234,7 +237,21 @@ def create_app(engine: Engine, feedback_engine: Engine | None = None) -> Starlet
     ]
     if feedback is not None:
         routes[-1:-1] = feedback.routes()
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The first picture's one-time costs (the newest models' detectors, PIL's plugins)
+        # are paid as the server starts, not by its first visitor. Only a head start: a
+        # database that cannot be read yet leaves them to the first picture, as before.
+        try:
+            loaded = await run_in_threadpool(site.pictures.warm)
+            _log.info("pictures ready for models %s", loaded)
+        except (OddflightsError, SQLAlchemyError) as exc:
+            _log.warning("pictures not prepared at start: %s", exc)
+        yield
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         exception_handlers={
             OddflightsError: oddflights_error,

@@ -8,14 +8,19 @@ and kept. A detector is numpy arrays (a few MB) and its reconstruction two matri
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 
+from PIL import Image
 from sqlalchemy.engine import Engine
 
+from oddflights.db.registry import list_models
 from oddflights.model.detector import Detector
 from oddflights.scoring.pictures import residual_png
 from oddflights.scoring.score import load_detector
+
+_log = logging.getLogger(__name__)
 
 # A handful of models covers every day a person pages through; each holds a few MB.
 MAX_MODELS = 4
@@ -42,6 +47,29 @@ class PictureMaker:
         while len(self._detectors) > MAX_MODELS:
             self._detectors.popitem(last=False)
         return detector
+
+    def warm(self) -> list[int]:
+        """Load now what the first picture would: PIL's image format plugins (it loads them
+        on the first save) and the detector of each receiver's newest ready model (up to
+        MAX_MODELS; reading one is tens of MB of database pages). Returns the ids of those
+        loaded. The web app calls it as it starts, so that no visitor waits for it. Only a
+        head start: a detector that cannot be loaded is logged and left to its picture's
+        request, which fails visibly as before."""
+        Image.preinit()
+        newest: dict[int, int] = {}
+        for info in list_models(self.engine):  # oldest first: the newest wins
+            if info.status == "ready" and info.has_detector:
+                newest[info.receiver_id] = info.id
+        loaded = []
+        with self._lock:
+            for model_id in sorted(newest.values())[-MAX_MODELS:]:
+                try:
+                    self._detector(model_id)
+                except Exception as exc:  # whatever it is, the picture's request says it
+                    _log.warning("model %d's detector not loaded at start: %s", model_id, exc)
+                else:
+                    loaded.append(model_id)
+        return loaded
 
     def residual_png(self, flight_id: int, model_id: int, scale: int = 4) -> bytes:
         """The picture of ``flight_id`` under ``model_id``; FlightNotFound / ModelNotFound
