@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -53,6 +52,17 @@ class PartitionError(OddflightsError, RuntimeError):
     """A partition could not be created or dropped (a lock not granted in time: run again)."""
 
     http_status = 409
+
+
+# PostgreSQL's SQLSTATEs for the errors handled here: by code, so that SQLite users never
+# import the PostgreSQL driver (this module is imported by the positions writer).
+_LOCK_NOT_AVAILABLE = "55P03"
+_DUPLICATE_TABLE = "42P07"
+_UNIQUE_VIOLATION = "23505"
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 def partition_name(day: date) -> str:
@@ -175,15 +185,14 @@ def _ensure_days(engine: Engine, days: Iterable[date]) -> list[str] | None:
                         created.append(partition_name(day))
                 break
             except sa.exc.DBAPIError as exc:
-                orig = exc.orig
-                if isinstance(orig, psycopg.errors.LockNotAvailable):
+                state = _sqlstate(exc)
+                if state == _LOCK_NOT_AVAILABLE:
                     raise PartitionError(
                         f"partition {partition_name(day)}: lock not granted in {LOCK_TIMEOUT_MS} ms"
                     ) from None
                 # Another creator without the advisory lock (an older version) got there
                 # first: the next attempt finds the table.
-                duplicate = (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation)
-                if not isinstance(orig, duplicate) or attempt == 2:
+                if state not in (_DUPLICATE_TABLE, _UNIQUE_VIOLATION) or attempt == 2:
                     raise
     return created
 
@@ -291,7 +300,7 @@ def drop_partitions_before(engine: Engine, before: datetime) -> Dropped:
                 else:
                     continue  # dropped meanwhile by another prune
         except sa.exc.DBAPIError as exc:
-            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+            if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
                 raise
             # A long reader holds the table: stop here, the chunked delete takes the rest.
             _log.warning("partition %s: lock not granted in %d ms", part.name, LOCK_TIMEOUT_MS)
