@@ -1,15 +1,24 @@
-"""Benchmark stage `flights`: build a simulated 1 Hz day from SQLite, and rasterize alone."""
+"""Benchmark stage `flights`: build a simulated 1 Hz day from SQLite, the day's read alone,
+the bytes a position takes (SQLite, and PostgreSQL when a URL is given), and rasterize alone."""
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
 from oddflights.columns import TRACK_COLUMNS
 from oddflights.db import open_db
 from oddflights.db.positions import read_position_arrays, read_positions, write_positions
 from oddflights.db.receivers import add_receiver
+from oddflights.db.types import to_millis
 from oddflights.flights.build import LEAD, TAIL, build_flights, flights_frame, raster_settings
 from oddflights.flights.raster import rasterize_many
 from oddflights.flights.segment import make_flights
@@ -20,6 +29,88 @@ BUILD_S_PER_1000 = 10.0
 RASTER_FLIGHTS_PER_S = 5_000.0
 # Issue 17: a day's positions read back from SQLite (as the build reads them).
 DAY_READ_ROWS_PER_S = 1_000_000.0
+
+
+def cpu_timed(ctx: SpeedContext, fn: Any) -> list[float]:
+    """CPU seconds of this process taken by each of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(ctx.repeats):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return times
+
+
+# Issue 17: bytes a stored position takes.
+BYTES_PER_POSITION = 50.0
+
+
+def sqlite_bytes(engine: Engine, path: Path, rows: int) -> StageResult:
+    """The SQLite file's bytes per position (after a WAL checkpoint), with dbstat's pages of
+    positions and its dictionaries, and the bytes those pages hold (SQLite's page splits on
+    append leave its b-tree pages ~88 % full; a VACUUM packs them)."""
+    tables = ("positions", "callsigns", "sqlite_autoindex_callsigns_1", "position_sources")
+    marks = ", ".join("?" * len(tables))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            pages, used = conn.exec_driver_sql(
+                f"SELECT sum(pgsize), sum(pgsize - unused) FROM dbstat WHERE name IN ({marks})",
+                tables,
+            ).one()
+        except sa.exc.OperationalError:  # a SQLite built without dbstat
+            pages = used = None
+    size = path.stat().st_size
+    return StageResult(
+        name="positions_bytes_sqlite",
+        value=size / rows,
+        unit="B/position",
+        target=BYTES_PER_POSITION,
+        higher_is_better=False,
+        detail={
+            "positions": rows,
+            "file_bytes": size,
+            "table_pages_bytes_per_position": None if pages is None else round(pages / rows, 2),
+            "table_used_bytes_per_position": None if used is None else round(used / rows, 2),
+        },
+    )
+
+
+def postgres_bytes(pg_url: str, positions: pd.DataFrame) -> StageResult:
+    """pg_total_relation_size of positions (its partitions', indexes and TOAST included) per
+    position, the day written into a fresh schema that is dropped after."""
+    schema = "bytes_" + uuid.uuid4().hex[:10]
+    admin = open_db(pg_url, migrate=False)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = (
+        sa.engine.make_url(pg_url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    engine = open_db(url)
+    try:
+        receiver = add_receiver(engine, Receiver("bench", 52.0, 4.5, 400.0, "UTC"))
+        assert receiver.id is not None
+        write_positions(engine, receiver.id, positions, "bench")
+        with engine.begin() as conn:
+            # A partitioned table's own size is 0: its partitions (day partitions) summed.
+            size = conn.exec_driver_sql(
+                "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('positions')"
+            ).scalar_one()
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+    return StageResult(
+        name="positions_bytes_postgresql",
+        value=int(size) / len(positions),
+        unit="B/position",
+        target=None,
+        higher_is_better=False,
+        detail={"positions": len(positions), "relation_bytes": int(size)},
+    )
 
 
 @register_stage("flights")
@@ -40,6 +131,7 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
         assert receiver.id is not None
         write_positions(engine, receiver.id, sim.positions, "bench")
         n_positions = len(sim.positions)
+        storage = [sqlite_bytes(engine, db, n_positions)]  # before flights fill the file
         summary = build_flights(engine, receiver, [day])
         build_times = ctx.timed(lambda: build_flights(engine, receiver, [day]))
 
@@ -72,11 +164,27 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
             got = read_positions(engine, rid, start - LEAD, end + TAIL, columns=TRACK_COLUMNS)
             return len(got)
 
+        def plain_read() -> int:
+            # The plainest read of the same rows: SELECT * and fetchall on the raw driver.
+            with engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                got = raw.execute(
+                    "SELECT * FROM positions WHERE receiver_id = ? AND ts >= ? AND ts < ?",
+                    (rid, to_millis(start - LEAD), to_millis(end + TAIL)),
+                ).fetchall()
+            return len(got)
+
         read_rows = day_read()
         read_times = ctx.timed(day_read)
         frame_times = ctx.timed(frame_read)
+        plain_times = ctx.timed(plain_read)
+        read_cpu = cpu_timed(ctx, day_read)
+        plain_cpu = cpu_timed(ctx, plain_read)
     finally:
         engine.dispose()
+    if ctx.pg_url:
+        storage.append(postgres_bytes(ctx.pg_url, sim.positions))
 
     settings = raster_settings(receiver)
     pts = flights.points
@@ -115,10 +223,18 @@ def bench_flights(ctx: SpeedContext) -> list[StageResult]:
                 "rows": read_rows,
                 "dataframe_rows_per_s": round(read_rows / median(frame_times)),
                 "speedup_vs_dataframe": round(median(frame_times) / median(read_times), 2),
+                "select_star_fetchall_rows_per_s": round(read_rows / median(plain_times)),
+                "speedup_vs_select_star": round(median(plain_times) / median(read_times), 2),
                 "runs_s": [round(t, 3) for t in read_times],
                 "dataframe_runs_s": [round(t, 3) for t in frame_times],
+                "select_star_runs_s": [round(t, 3) for t in plain_times],
+                # Rows per CPU second of this process: what a loaded machine disturbs least.
+                "cpu_rows_per_s": round(read_rows / median(read_cpu)),
+                "select_star_cpu_rows_per_s": round(read_rows / median(plain_cpu)),
+                "loadavg_1m": round(os.getloadavg()[0], 2),
             },
         ),
+        *storage,
         StageResult(
             name="flights_rasterize",
             value=n_flights / median(raster_times),

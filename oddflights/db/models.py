@@ -8,7 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from oddflights.db.types import UTCDateTime
+from oddflights.db.types import (
+    POSITION_OFFSETS,
+    POSITION_SCALES,
+    CodedText,
+    HexText,
+    ScaledFloat,
+    UTCDateTime,
+    UTCMillis,
+)
 
 
 class Base(DeclarativeBase):
@@ -44,18 +52,30 @@ class PositionRow(Base):
     # which more than halved COPY's speed. Rows are only written by the DB layer with a stored
     # receiver's id, and removing a receiver deletes its positions explicitly.
     receiver_id: Mapped[int] = mapped_column(sa.Integer)
-    icao24: Mapped[str] = mapped_column(sa.String(6))
-    ts: Mapped[datetime]
-    lat: Mapped[float]
-    lon: Mapped[float]
-    altitude_ft: Mapped[float | None]
-    groundspeed_kt: Mapped[float | None]
-    track_deg: Mapped[float | None]
-    vertical_rate_fpm: Mapped[float | None]
-    callsign: Mapped[str | None] = mapped_column(sa.String(8))
-    squawk: Mapped[str | None] = mapped_column(sa.String(4))
+    # On SQLite every column is an integer (migration 0010, types in db/types.py): ~45 bytes
+    # of table a position (~51 with SQLite's free page space) instead of ~85-95. callsign and
+    # source are ids into the callsigns and position_sources tables there, which
+    # db/positions.py fills and reads.
+    icao24: Mapped[str] = mapped_column(HexText(6, 16, POSITION_OFFSETS["icao24"]))
+    ts: Mapped[datetime] = mapped_column(UTCMillis())
+    lat: Mapped[float] = mapped_column(ScaledFloat(POSITION_SCALES["lat"]))
+    lon: Mapped[float] = mapped_column(ScaledFloat(POSITION_SCALES["lon"]))
+    altitude_ft: Mapped[float | None] = mapped_column(
+        ScaledFloat(POSITION_SCALES["altitude_ft"], POSITION_OFFSETS["altitude_ft"])
+    )
+    groundspeed_kt: Mapped[float | None] = mapped_column(
+        ScaledFloat(POSITION_SCALES["groundspeed_kt"])
+    )
+    track_deg: Mapped[float | None] = mapped_column(
+        ScaledFloat(POSITION_SCALES["track_deg"], POSITION_OFFSETS["track_deg"])
+    )
+    vertical_rate_fpm: Mapped[float | None] = mapped_column(
+        ScaledFloat(POSITION_SCALES["vertical_rate_fpm"])
+    )
+    callsign: Mapped[str | None] = mapped_column(CodedText(8))
+    squawk: Mapped[str | None] = mapped_column(HexText(4, 8))
     onground: Mapped[bool | None]
-    source: Mapped[str | None] = mapped_column(sa.String(16))
+    source: Mapped[str | None] = mapped_column(CodedText(16))
 
 
 class FlightRow(Base):

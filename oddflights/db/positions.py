@@ -1,8 +1,9 @@
 """Positions in the database: idempotent bulk writes and reads by time range.
 
 Writes bypass the ORM and go in key order (ts, icao24), rows repeating a key in the batch
-dropped first. SQLite: multi-row INSERT statements of 200 rows, run by one ``executemany``
-inside one transaction. PostgreSQL:
+dropped first. SQLite (every column an integer since migration 0010, units in
+db/types.py; callsigns and sources as ids into dictionary tables): multi-row INSERT statements
+of 200 rows, run by one ``executemany`` inside one transaction. PostgreSQL:
 a COPY straight into positions when nothing is stored yet in the batch's time range, else a
 COPY into a temporary table, then one INSERT … SELECT. Rows whose natural key (receiver,
 icao24, ts) is already stored are skipped, and what was inserted is counted from the
@@ -12,6 +13,7 @@ statement's own rowcount.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.columns import POSITION_COLUMNS
+from oddflights.db.types import POSITION_OFFSETS, POSITION_SCALES, to_millis
 
 _log = logging.getLogger(__name__)
 
@@ -113,45 +116,110 @@ _SQLITE_CACHE_KIB = 256 * 1024
 # executemany. Bound variables are limited (999 before SQLite 3.32, 32,766 since).
 _SQLITE_ROWS_PER_INSERT = 200 if sqlite3.sqlite_version_info >= (3, 32, 0) else 80
 _SQLITE_NAMES = ("ts", "icao24", *_FLOATS, "callsign", "squawk", "onground")
+_CALLSIGN_AT = _SQLITE_NAMES.index("callsign")
+# Vertical rates beyond this (Mode S tops out at 32,640 fpm) are stored as unknown: the day
+# read packs the column into 16 bits.
+MAX_VERTICAL_RATE_FPM = 32_767
 
 
-@dataclass(frozen=True)
+@dataclass
 class _SqliteRows:
-    """Bound values for multi-row INSERTs: ``batches`` of ``per_insert`` rows each, flattened,
-    and the ``tail`` rows left over, flattened."""
+    """Bound values for multi-row INSERTs, flattened row-major (``width`` values a row), with
+    the callsign slots filled in at write time: ``callsign_codes`` (-1: none) index
+    ``callsigns``, whose dictionary ids only the database knows."""
 
-    per_insert: int
-    batches: list[list[Any]]
-    tail: tuple[Any, ...]
+    width: int
+    flat: list[Any]
+    callsign_codes: npt.NDArray[np.intp]
+    callsigns: list[str]
+
+
+def _scaled_ints(values: npt.NDArray[np.float64], name: str) -> list[Any]:
+    """Floats in the column's SQLite units (types.POSITION_SCALES), None when unknown."""
+    known = ~np.isnan(values)
+    if name == "vertical_rate_fpm":
+        with np.errstate(invalid="ignore"):
+            known &= np.abs(values) <= MAX_VERTICAL_RATE_FPM
+    ints = np.zeros(len(values), dtype=np.int64)
+    ints[known] = np.round(values[known] * POSITION_SCALES[name])
+    if name == "track_deg":
+        ints %= 360 * POSITION_SCALES[name]  # an angle: stored in [0, 360)
+    ints -= POSITION_OFFSETS.get(name, 0)
+    if known.all():
+        out: list[Any] = ints.tolist()
+        return out
+    boxed = ints.astype(object)
+    boxed[~known] = None
+    result: list[Any] = boxed.tolist()
+    return result
+
+
+def _coded_ints(series: pd.Series, base: int, width: int, offset: int = 0) -> list[Any]:
+    """Hex or octal digit strings as their integer values less ``offset`` (None when unknown),
+    converted once per distinct value."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values = [_digits_value(u, base, width, offset) for u in uniques]
+    table = np.array([*values, None], dtype=object)
+    out: list[Any] = table[codes].tolist()  # code -1 takes the trailing None
+    return out
+
+
+def _digits_value(text: Any, base: int, width: int, offset: int) -> int | None:
+    # Validation lets only well-formed addresses and squawks through; anything else is unknown.
+    if not isinstance(text, str) or len(text) != width:
+        return None
+    try:
+        return int(text, base) - offset
+    except ValueError:
+        return None
 
 
 def _sqlite_rows(df: pd.DataFrame) -> _SqliteRows:
-    # NaN floats bind as NULL in SQLite, so the float columns go in as they are.
+    # Every column an integer (migration 0010): see types.POSITION_SCALES for the units.
+    callsign_codes, callsigns = pd.factorize(df["callsign"], use_na_sentinel=True)
     columns = [
-        (_ts_ns(df["ts"]) / 1e9).tolist(),
-        _text(df["icao24"]),
-        *(_floats(df[c]).tolist() for c in _FLOATS),
-        _text(df["callsign"]),
-        _text(df["squawk"]),
+        (_ts_ns(df["ts"]) // 1_000_000).tolist(),
+        _coded_ints(df["icao24"], 16, 6, POSITION_OFFSETS["icao24"]),
+        *(_scaled_ints(_floats(df[c]), c) for c in _FLOATS),
+        [None],  # callsign: filled at write time
+        _coded_ints(df["squawk"], 8, 4),
         _onground(df["onground"]),
     ]
     width, n = len(columns), len(df)
     flat: list[Any] = [None] * (width * n)
     for j, col in enumerate(columns):
-        flat[j::width] = col  # row-major, at C speed
-    per = _SQLITE_ROWS_PER_INSERT
-    step = per * width
-    full = (n // per) * step
-    return _SqliteRows(per, [flat[k : k + step] for k in range(0, full, step)], tuple(flat[full:]))
+        if j != _CALLSIGN_AT:
+            flat[j::width] = col  # row-major, at C speed
+    return _SqliteRows(width, flat, callsign_codes, [str(c) for c in callsigns])
 
 
-def _sqlite_insert(receiver_id: int, source: str | None, rows: int) -> str:
+def _sqlite_insert(receiver_id: int, source_id: int | None, rows: int) -> str:
     # The receiver and source are the same on every row: literals, not 2 bound values a row.
-    one = f"({int(receiver_id)}, {_literal(source)}, {', '.join('?' * len(_SQLITE_NAMES))})"
+    source = "NULL" if source_id is None else str(int(source_id))
+    one = f"({int(receiver_id)}, {source}, {', '.join('?' * len(_SQLITE_NAMES))})"
     return (
         f"INSERT INTO positions (receiver_id, source, {', '.join(_SQLITE_NAMES)}) "
         f"VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
     )
+
+
+def _dictionary_ids(cur: sqlite3.Cursor, table: str, column: str, names: list[str]) -> list[int]:
+    """The ids of ``names`` in a dictionary table (callsigns, position_sources), added when
+    new, in the order given."""
+    if not names:
+        return []
+    listed = json.dumps(names)
+    cur.execute(
+        f"INSERT OR IGNORE INTO {table} ({column}) SELECT value FROM json_each(?)", (listed,)
+    )
+    cur.execute(
+        f"SELECT j.key, t.id FROM json_each(?) j JOIN {table} t ON t.{column} = j.value",
+        (listed,),
+    )
+    ids = [0] * len(names)
+    for k, i in cur.fetchall():
+        ids[int(k)] = int(i)
+    return ids
 
 
 def _sqlite_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
@@ -161,14 +229,23 @@ def _sqlite_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
     cur = raw.cursor()
     try:
         cur.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+        source_id = None
+        if prepared.source is not None:
+            (source_id,) = _dictionary_ids(cur, "position_sources", "source", [prepared.source])
+        # The callsign slots: dictionary ids, None where unknown (code -1 takes the last).
+        ids = np.array([*_dictionary_ids(cur, "callsigns", "callsign", rows.callsigns), None])
+        rows.flat[_CALLSIGN_AT :: rows.width] = ids[rows.callsign_codes].tolist()
+        per = _SQLITE_ROWS_PER_INSERT
+        step = per * rows.width
+        full = (prepared.rows // per) * step
         inserted = 0
-        if rows.batches:
-            sql = _sqlite_insert(prepared.receiver_id, prepared.source, rows.per_insert)
-            cur.executemany(sql, rows.batches)
+        if full:
+            sql = _sqlite_insert(prepared.receiver_id, source_id, per)
+            cur.executemany(sql, (rows.flat[k : k + step] for k in range(0, full, step)))
             inserted += int(cur.rowcount)
-        if rows.tail:
-            n_tail = len(rows.tail) // len(_SQLITE_NAMES)
-            cur.execute(_sqlite_insert(prepared.receiver_id, prepared.source, n_tail), rows.tail)
+        if full < len(rows.flat):
+            n_tail = (len(rows.flat) - full) // rows.width
+            cur.execute(_sqlite_insert(prepared.receiver_id, source_id, n_tail), rows.flat[full:])
             inserted += int(cur.rowcount)
         return inserted
     finally:
@@ -204,6 +281,9 @@ def _postgres_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
     raw = conn.connection.driver_connection
     assert raw is not None
     lo, hi = prepared.span
+    from oddflights.db.partitions import ensure_for_batch
+
+    ensure_for_batch(conn.engine, lo, hi)  # the days' partitions (0011); once a day per process
     with raw.cursor() as cur:
         # Timestamps are written as naive UTC; the session zone must not shift them.
         cur.execute("SET LOCAL TIME ZONE 'UTC'")
@@ -396,33 +476,30 @@ def read_position_arrays(
         "ts",
         *(c for c in POSITION_COLUMNS if c in columns and c not in ("icao24", "ts")),
     ]
-    sqlite = engine.dialect.name == "sqlite"
-    # Plain SQL on the raw DB-API cursor: building SQLAlchemy Row objects for millions of rows
-    # is the slow part. SQLite keeps ts as REAL seconds; they are converted below, vectorized.
-    mark = "?" if sqlite else "%s"
-
-    def bound(t: datetime) -> object:
-        if t.tzinfo is None:
+    for t in (start, end):
+        if t is not None and t.tzinfo is None:
             raise ValueError(f"naive datetime {t!r}: bounds must be timezone-aware")
-        return t.timestamp() if sqlite else t
-
-    where, params = [f"receiver_id = {mark}"], [receiver_id]
+    if engine.dialect.name == "sqlite":
+        return _sqlite_arrays(engine, receiver_id, start, end, icao24, wanted)
+    # PostgreSQL. Plain SQL on the raw DB-API cursor: building SQLAlchemy Row objects for
+    # millions of rows is the slow part.
+    where, params = ["receiver_id = %s"], [receiver_id]
     if start is not None:
-        where.append(f"ts >= {mark}")
-        params.append(bound(start))  # type: ignore[arg-type]
+        where.append("ts >= %s")
+        params.append(start)  # type: ignore[arg-type]
     if end is not None:
-        where.append(f"ts < {mark}")
-        params.append(bound(end))  # type: ignore[arg-type]
+        where.append("ts < %s")
+        params.append(end)  # type: ignore[arg-type]
     if icao24 is not None:
-        where.append(f"icao24 = {mark}")
+        where.append("icao24 = %s")
         params.append(icao24)  # type: ignore[arg-type]
-    select = ", ".join(_select_expr(c, sqlite) for c in wanted)
+    select = ", ".join(_select_expr(c) for c in wanted)
     # Read in key order (receiver, ts, icao24) and sort here: ORDER BY icao24 would make the
     # database sort millions of rows.
     source = f"positions WHERE {' AND '.join(where)} ORDER BY ts"
     sql = f"SELECT {select} FROM {source}"
     dtype = np.dtype([(c, _FIELD_TYPES[c]) for c in wanted])
-    reader = _ColumnReader(wanted, sqlite)
+    reader = _ColumnReader(wanted)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -440,13 +517,13 @@ def read_position_arrays(
     return reader.arrays()
 
 
-# How each column comes out of the database, as a field of the record array a chunk is read
+# How each column comes out of PostgreSQL, as a field of the record array a chunk is read
 # into: unknown floats come as -inf (SQL has no NaN to give; ingest never stores an infinite
 # value) and unknown onground as -1, so that both fit a fixed-width field; text stays objects.
 _NULL_FLOAT = float("-inf")
 _FIELD_TYPES: dict[str, str] = {
     "icao24": "O",
-    "ts": "f8",  # SQLite: REAL seconds; PostgreSQL: integer microseconds (see _select_expr)
+    "ts": "i8",  # integer microseconds (see _select_expr)
     **dict.fromkeys(_FLOATS, "f8"),
     "callsign": "O",
     "squawk": "O",
@@ -454,23 +531,23 @@ _FIELD_TYPES: dict[str, str] = {
 }
 
 
-def _select_expr(name: str, sqlite: bool) -> str:
+def _select_expr(name: str) -> str:
     if name == "ts":
-        return "ts" if sqlite else "(extract(epoch from ts) * 1000000)::int8"
+        return "(extract(epoch from ts) * 1000000)::int8"
     if name in _FLOATS:
-        return f"ifnull({name}, -9e999)" if sqlite else f"coalesce({name}, '-Infinity'::float8)"
+        return f"coalesce({name}, '-Infinity'::float8)"
     if name == "onground":
-        return "ifnull(onground, -1)" if sqlite else "coalesce(onground::int, -1)"
+        return "coalesce(onground::int, -1)"
     return name
 
 
 class _ColumnReader:
-    """Gathers the record-array chunks of a read into typed columns: numbers as arrays, text
-    as codes into one list of distinct values (so a string object per aircraft, not per row)."""
+    """Gathers the record-array chunks of a PostgreSQL read into typed columns: numbers as
+    arrays, text as codes into one list of distinct values (so a string object per aircraft,
+    not per row)."""
 
-    def __init__(self, names: list[str], sqlite: bool) -> None:
+    def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.sqlite = sqlite
         self.parts: dict[str, list[npt.NDArray[Any]]] = {n: [] for n in names}
         self.values: dict[str, dict[Any, int]] = {n: {} for n in names if n in _TEXTS}
 
@@ -495,14 +572,10 @@ class _ColumnReader:
         self.parts[name].append(out)
 
     def add_number(self, name: str, col: npt.NDArray[Any]) -> None:
-        """A chunk of ts (float64), a float column (float64, _NULL_FLOAT when unknown) or
-        onground (integers, -1 when unknown)."""
+        """A chunk of ts (int64 microseconds), a float column (float64, _NULL_FLOAT when
+        unknown) or onground (integers, -1 when unknown)."""
         if name == "ts":
-            if self.sqlite:
-                # REAL seconds carry float noise below the microsecond; rounding restores it.
-                self.parts[name].append(np.round(col * 1e6).astype(np.int64))
-            else:
-                self.parts[name].append(col.astype(np.int64))
+            self.parts[name].append(col.astype(np.int64))
         elif name == "onground":
             self.parts[name].append(col.astype(np.int8))
         else:
@@ -543,3 +616,207 @@ class _ColumnReader:
 
 
 _ONGROUND = np.array([None, False, True], dtype=object)
+
+
+# The SQLite day read (issue 17): the driver makes a Python object per value, which is most of
+# a read's cost, so the SELECT packs several small integer columns into each 64-bit value and
+# numpy takes them apart. Each field is a non-negative integer of a fixed width; 0 stands for
+# NULL where a column may be unknown. (name, SQL, bits); ts and callsign widths are set per
+# read (see _sqlite_arrays).
+_LAT_OFF, _LON_OFF = 90 * POSITION_SCALES["lat"], 180 * POSITION_SCALES["lon"]
+_ALT_OFF = 16_384 + 1  # altitude -16,384 to 114,686 ft (validated: -2,000 to 60,000)
+_VR_OFF = MAX_VERTICAL_RATE_FPM + 1
+_STORED = POSITION_OFFSETS  # what SQLite subtracted, added back first
+_FIELDS: dict[str, tuple[str, int]] = {
+    "icao24": (f"icao24 + {_STORED['icao24']}", 24),
+    "onground": ("ifnull(onground + 1, 0)", 2),
+    "lat": (f"lat + {_LAT_OFF}", 31),
+    "lon": (f"lon + {_LON_OFF}", 32),
+    "altitude_ft": (f"ifnull(altitude_ft + {_STORED['altitude_ft'] + _ALT_OFF}, 0)", 17),
+    "groundspeed_kt": ("ifnull(groundspeed_kt + 1, 0)", 15),  # to 3,276.6 kt (validated 1,500)
+    "track_deg": (f"ifnull(track_deg + {_STORED['track_deg'] + 1}, 0)", 16),  # [0, 360)
+    "vertical_rate_fpm": (f"ifnull(vertical_rate_fpm + {_VR_OFF}, 0)", 16),
+    "squawk": ("ifnull(squawk + 1, 0)", 13),
+}
+
+
+def _pack(fields: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int, int]]]:
+    """Fields placed into 64-bit words, first fit: words of (name, SQL, bits, shift)."""
+    words: list[list[tuple[str, str, int, int]]] = []
+    used: list[int] = []
+    for name, sql, bits in fields:
+        for k, u in enumerate(used):
+            if u + bits <= 64:
+                words[k].append((name, sql, bits, u))
+                used[k] += bits
+                break
+        else:
+            words.append([(name, sql, bits, 0)])
+            used.append(bits)
+    return words
+
+
+def _word_sql(word: list[tuple[str, str, int, int]]) -> str:
+    return " | ".join(f"(({sql}) << {shift})" if shift else f"({sql})" for _, sql, _, shift in word)
+
+
+def _ceil_ms(t: datetime) -> int:
+    ms = to_millis(t)
+    return ms + 1 if t.microsecond % 1000 else ms
+
+
+def _sqlite_arrays(
+    engine: Engine,
+    receiver_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    icao24: str | None,
+    wanted: list[str],
+) -> PositionArrays:
+    # Stored times are whole milliseconds: ts >= t holds for ms >= ceil(t), ts < t for ms < ceil(t).
+    where, params = ["receiver_id = ?"], [receiver_id]
+    if start is not None:
+        where.append("ts >= ?")
+        params.append(_ceil_ms(start))
+    if end is not None:
+        where.append("ts < ?")
+        params.append(_ceil_ms(end))
+    if icao24 is not None:
+        where.append("icao24 = ?")
+        params.append(int(icao24, 16) - _STORED["icao24"] if len(icao24) == 6 else -(1 << 40))
+    source = f"FROM positions WHERE {' AND '.join(where)}"
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            # ts as an offset from the first time asked for (or stored), in as few bits as
+            # the span needs; the callsign id in as many bits as the largest id.
+            lo, hi = (None if start is None else params[1]), None
+            if lo is None or end is None:
+                lo_db, hi_db = cur.execute(f"SELECT min(ts), max(ts) {source}", params).fetchone()
+                if lo_db is None:
+                    return _SqliteReader(wanted, 0).arrays(cur)
+                lo = lo_db if lo is None else lo
+                hi = hi_db
+            else:
+                hi = _ceil_ms(end)
+            fields = [("ts", f"ts - {lo}", max(1, int(hi - lo).bit_length()))]
+            fields += [(n, *_FIELDS[n]) for n in wanted if n in _FIELDS]
+            if "callsign" in wanted:
+                top = cur.execute("SELECT max(id) FROM callsigns").fetchone()[0] or 0
+                fields.append(("callsign", "ifnull(callsign, 0)", max(1, int(top).bit_length())))
+            words = _pack(fields)
+            select = ", ".join(_word_sql(w) for w in words)
+            dtype = np.dtype([(f"w{k}", "i8") for k in range(len(words))])
+            reader = _SqliteReader(wanted, lo)
+            cur.execute(f"SELECT {select} {source} ORDER BY ts", params)
+            # Chunks bound the Python objects alive at once; each becomes a typed record array
+            # straight from the cursor (no list of tuples in between).
+            reader.layout = words
+            while len(chunk := np.fromiter(itertools.islice(cur, READ_CHUNK_ROWS), dtype)):
+                reader.words.append(chunk)
+            return reader.arrays(cur)
+        finally:
+            cur.close()
+
+
+class _SqliteReader:
+    """Takes the packed words of a SQLite read apart into PositionArrays."""
+
+    def __init__(self, names: list[str], ts_base: int) -> None:
+        self.names = names
+        self.ts_base = ts_base
+        self.words: list[npt.NDArray[Any]] = []
+        self.layout: list[list[tuple[str, str, int, int]]] = []
+
+    def _fields(self) -> dict[str, npt.NDArray[np.int64]]:
+        dtype = np.dtype([(f"w{k}", "i8") for k in range(len(self.layout))])
+        rows = np.concatenate(self.words) if self.words else np.zeros(0, dtype)
+        self.words = []
+        out: dict[str, npt.NDArray[np.int64]] = {}
+        for k, word in enumerate(self.layout):
+            w = rows[f"w{k}"].view(np.uint64)
+            for name, _, bits, shift in word:
+                field = (w >> np.uint64(shift)) if shift else w
+                if shift + bits < 64:
+                    field = field & np.uint64((1 << bits) - 1)
+                out[name] = field.astype(np.int64)
+        return out
+
+    def arrays(self, cur: sqlite3.Cursor) -> PositionArrays:
+        fields = self._fields()
+        empty = np.zeros(0, dtype=np.int64)
+        icao = fields.get("icao24", empty)
+        # Sorted by (icao24, ts): rows came in time order, so a stable sort by address is
+        # enough; fixed-width lowercase hex sorts as the integers do.
+        order = np.argsort(icao, kind="stable")
+        by_icao = icao[order]
+        new = np.ones(len(by_icao), dtype=bool)
+        new[1:] = by_icao[1:] != by_icao[:-1]
+        codes: dict[str, npt.NDArray[np.int32]] = {
+            "icao24": (np.cumsum(new, dtype=np.int32) - 1).astype(np.int32)
+        }
+        values: dict[str, npt.NDArray[np.object_]] = {
+            "icao24": np.array([f"{v:06x}" for v in by_icao[new].tolist()], dtype=object)
+        }
+        del by_icao, new
+        ts = fields.get("ts", empty)
+        ts_us = ((ts + self.ts_base) * 1000)[order]
+        floats: dict[str, npt.NDArray[np.float64]] = {}
+        onground = None
+        for name in self.names:
+            if name in ("icao24", "ts"):
+                continue
+            col = fields.pop(name, empty)[order]
+            if name == "onground":
+                onground = (col - 1).astype(np.int8)
+            elif name == "callsign":
+                codes[name], values[name] = _dictionary_codes(col, order, cur)
+            elif name == "squawk":
+                codes[name], values[name] = _first_seen_codes(col, order, lambda v: f"{v - 1:04o}")
+            else:
+                floats[name] = _decoded_float(name, col)
+        columns = tuple(c for c in POSITION_COLUMNS if c in self.names)
+        return PositionArrays(columns, ts_us, floats, codes, values, onground)
+
+
+def _decoded_float(name: str, field: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    scale = POSITION_SCALES[name]
+    if name in ("lat", "lon"):
+        return (field - (_LAT_OFF if name == "lat" else _LON_OFF)) / scale
+    offset = {"altitude_ft": _ALT_OFF, "vertical_rate_fpm": _VR_OFF}.get(name, 1)
+    out = (field - offset) / scale
+    out[field == 0] = np.nan
+    return out
+
+
+def _first_seen_codes(
+    field: npt.NDArray[np.int64], order: npt.NDArray[np.intp], name: Any
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]:
+    """Codes into the distinct non-zero fields (0: unknown, code -1), numbered in the order
+    the read met them (time order, before the sort by ``order``), with ``name(field)``."""
+    uniq, first, inverse = np.unique(field, return_index=True, return_inverse=True)
+    # Where each row was in time order: the first appearance in the read.
+    seen = order[first]
+    known = uniq != 0
+    rank = np.full(len(uniq), -1, dtype=np.int32)
+    by_seen = np.argsort(seen[known], kind="stable")
+    ranks = np.empty(int(known.sum()), dtype=np.int32)
+    ranks[by_seen] = np.arange(len(ranks), dtype=np.int32)
+    rank[known] = ranks
+    names = np.array([name(int(v)) for v in uniq[known][by_seen]], dtype=object)
+    return rank[inverse.ravel()], names
+
+
+def _dictionary_codes(
+    field: npt.NDArray[np.int64], order: npt.NDArray[np.intp], cur: sqlite3.Cursor
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]:
+    """Callsign ids as codes into the callsigns the read met (see _first_seen_codes)."""
+    ids = np.unique(field[field != 0]).tolist()
+    cur.execute(
+        "SELECT c.id, c.callsign FROM callsigns c JOIN json_each(?) j ON c.id = j.value",
+        (json.dumps(ids),),
+    )
+    names = dict(cur.fetchall())
+    return _first_seen_codes(field, order, names.get)

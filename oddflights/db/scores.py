@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from oddflights.db.known import receiver_rules
 from oddflights.db.models import AircraftRow, FlightRow, ModelRow, ReceiverRow, ScoreRow
+from oddflights.db.types import POSITION_OFFSETS, POSITION_SCALES, to_millis
 from oddflights.known import match_flights
 
 CHUNK_ROWS = 2_000
@@ -251,8 +252,14 @@ def low_points(
         "SELECT icao24, lat, lon FROM positions "
         f"WHERE receiver_id = {mark} AND ts >= {mark} AND ts < {mark} AND altitude_ft < {mark}"
     )
-    bounds = (start.timestamp(), end.timestamp()) if sqlite else (start, end)
-    dtype = np.dtype([("icao24", "O"), ("lat", "f8"), ("lon", "f8")])
+    # SQLite holds integers (migration 0010, db/types.py): ms times, the address's value less
+    # an offset, 1e-7 degrees, altitude less an offset.
+    bounds = (to_millis(start), to_millis(end)) if sqlite else (start, end)
+    dtype = np.dtype(
+        [("icao24", "i8"), ("lat", "i8"), ("lon", "i8")]
+        if sqlite
+        else [("icao24", "O"), ("lat", "f8"), ("lon", "f8")]
+    )
     icao24: list[npt.NDArray[np.str_]] = []
     lat: list[npt.NDArray[np.float64]] = []
     lon: list[npt.NDArray[np.float64]] = []
@@ -261,13 +268,20 @@ def low_points(
         assert raw is not None
         cur = raw.cursor()
         try:
-            cur.execute(sql, (receiver_id, *bounds, float(max_altitude_ft)))
+            below = float(max_altitude_ft) - (POSITION_OFFSETS["altitude_ft"] if sqlite else 0)
+            cur.execute(sql, (receiver_id, *bounds, below))
             while len(rows := np.fromiter(itertools.islice(cur, _LOW_POINTS_CHUNK), dtype)):
                 # Fixed-width text, not the driver's string objects: kept objects would pin
                 # the memory of the whole chunk's freed ones.
-                icao24.append(rows["icao24"].astype(str))
-                lat.append(rows["lat"].copy())
-                lon.append(rows["lon"].copy())
+                if sqlite:
+                    address = rows["icao24"] + POSITION_OFFSETS["icao24"]
+                    icao24.append(np.array([f"{v:06x}" for v in address.tolist()]))
+                    lat.append(rows["lat"] / POSITION_SCALES["lat"])
+                    lon.append(rows["lon"] / POSITION_SCALES["lon"])
+                else:
+                    icao24.append(rows["icao24"].astype(str))
+                    lat.append(rows["lat"].copy())
+                    lon.append(rows["lon"].copy())
         finally:
             cur.close()
     empty = np.zeros(0, dtype=np.float64)

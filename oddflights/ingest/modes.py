@@ -55,8 +55,10 @@ MAX_EPOCH_S = 4.0e9
 LOCAL_CPR_MAX_KM = 300.0
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _STATE_COLUMNS = ("groundspeed_kt", "track_deg", "vertical_rate_fpm", "callsign", "altitude_ft")
-# Tie-break for frames that share a time (no usable clock): keep their order, 1 µs apart.
-TIE_S = 1e-6
+# Tie-break for frames that share a time (no usable clock): keep their order, 1 ms apart,
+# the resolution SQLite stores times at (a finer step would make one aircraft's positions of
+# a burst share a stored time, and all but the first be dropped as repeats).
+TIE_S = 1e-3
 _CHARSET = np.array(list(CALLSIGN_ALPHABET))
 
 

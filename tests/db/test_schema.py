@@ -120,17 +120,16 @@ def test_migration_0003_drops_the_positions_foreign_key_and_keeps_the_rows(db_ur
                 ],
             )
             rid = conn.execute(sa.select(ReceiverRow.id)).scalar_one()
+            # Plain SQL: the models describe the head's columns (integers on SQLite since 0010).
+            sqlite = eng.dialect.name == "sqlite"
             conn.execute(
-                sa.insert(PositionRow),
+                sa.text(
+                    "INSERT INTO positions (receiver_id, icao24, ts, lat, lon) "
+                    "VALUES (:r, 'abc123', :t, 52.0, 4.5)"
+                ),
                 [
-                    dict(
-                        receiver_id=rid,
-                        icao24="abc123",
-                        ts=t0 + timedelta(seconds=i),
-                        lat=52.0,
-                        lon=4.5,
-                    )
-                    for i in range(5)
+                    {"r": rid, "t": t.timestamp() if sqlite else t}
+                    for t in (t0 + timedelta(seconds=i) for i in range(5))
                 ],
             )
         upgrade(eng)

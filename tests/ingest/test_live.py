@@ -421,9 +421,10 @@ def _refuse(engine: Engine) -> str:
     (DataError) for the other. Returns the error text to expect in the log."""
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
+            # SQLite holds the address as its integer value less 2**23 (migration 0010).
             conn.exec_driver_sql(
                 "CREATE TRIGGER refuse_bad BEFORE INSERT ON positions "
-                f"WHEN NEW.icao24 IN ('{BAD[0]}', '{BAD[1]}') "
+                f"WHEN NEW.icao24 + {1 << 23} IN ({int(BAD[0], 16)}, {int(BAD[1], 16)}) "
                 "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
             )
             return "refused by test"
