@@ -464,6 +464,19 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         check=between(0, 1_000_000),
     ),
+    # TensorFlow's and OpenBLAS's sums follow their thread count; fixed, a seeded model and
+    # its scores are bit-identical on any core count and under a Dask worker's
+    # OMP_NUM_THREADS=1 (oddflights.model.threads). 1: measured fastest on the shared 2-core
+    # machine (2 and 4 threads only contend there), and a cluster's parallelism is its worker
+    # processes (BENCHMARKS.md, "Reproducible training").
+    Setting(
+        "model_threads",
+        1,
+        "Threads of training and scoring arithmetic; fixed so results do not depend on the "
+        "cores or OMP_NUM_THREADS (the same value gives the same model everywhere).",
+        int,
+        check=between(1, 64),
+    ),
     # The choices are model.score.SCORE_FNS (a test keeps them in step). Measured (issue 14,
     # BENCHMARKS.md, varied days, 3 seeds, combined with the turn): track_bce against bce,
     # false alarms per 1,000 on the coverage day 8.1 against 11.8 at recall 0.97 against
@@ -580,6 +593,15 @@ SETTINGS: tuple[Setting, ...] = (
         "process has ended on this host).",
         float,
         check=between(0, 8760, low_open=True),
+    ),
+    # Scaling out (oddflights/scheduler/cluster.py): empty keeps the serial run.
+    Setting(
+        "dask_scheduler",
+        "",
+        "Dask scheduler (tcp://HOST:8786) that `nightly --all` and `rescore` submit each "
+        "receiver's work to (empty: run here, one receiver after another; needs the "
+        "cluster extra).",
+        check=url_of("tcp", "tls"),
     ),
     # Retention (oddflights/scheduler/prune.py). A Raspberry Pi's SD card holds a few months
     # of a busy receiver's positions (~180 MB a day); flights, scores and models used by a

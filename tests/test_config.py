@@ -47,6 +47,7 @@ BAD: dict[str, list[Any]] = {
     "model_flip": ["maybe", "2", 1],
     "model_augment": ["seed", "Variation", "gaps", 1],
     "model_pos_weight": ["-1", "x", "inf", -1.0],
+    "model_threads": ["0", "65", "-1", "2.5", "x", 0, True],
     "score_fn": ["mae", "BCE", "iou", 0],
     "threshold_percentile": ["0", "-1", "100.5", "x", "nan", 0.0],
     "threshold_method": ["rate", "Percentile", "false-alarm-rate", 1],
@@ -63,6 +64,7 @@ BAD: dict[str, list[Any]] = {
     "misfire_grace_hours": ["0", "-1", "0.001", "x", "8761", 0.0],
     # 0 or less: every lock was stale at once, and two nightlies ran together.
     "lock_stale_hours": ["-1", "0", "x", "nan", "8761", -1.0],
+    "dask_scheduler": ["http://h:8786", "localhost:8786", "tcp://", "tcp://h:99999", "tcp://a b"],
     # Any text is a folder name (whether it can be written is found when writing).
     "nightly_report_dir": [5, True, b"/tmp/reports"],
     "alert_base_url": ["pi.local:8000", "ftp://pi.local/", "http://", "http://a b/", 5],
@@ -114,6 +116,7 @@ GOOD: dict[str, list[Any]] = {
     "model_flip": ["yes", "off", True],
     "model_augment": ["none", "variation", "coverage", "jitter"],
     "model_pos_weight": ["0", "50.5", "1000000"],
+    "model_threads": ["1", "2", "64", 4],
     "score_fn": ["bce", "mse", "recall_loss", "iou_loss", "lit_bce", "track_bce"],
     "threshold_percentile": ["100", "98", "0.001", 99.5],
     "threshold_method": ["false_alarm_rate", "percentile"],
@@ -128,6 +131,7 @@ GOOD: dict[str, list[Any]] = {
     "schedule_tz": ["UTC", "Europe/Amsterdam", "Asia/Kolkata"],
     "misfire_grace_hours": ["0.01", "6", "8760", 1],
     "lock_stale_hours": ["0.5", "6", "8760", 1],
+    "dask_scheduler": ["", "tcp://127.0.0.1:8786", "tcp://dask-scheduler:8786", "tls://h:8786"],
     "nightly_report_dir": ["reports", "/var/www/oddflights", " odd name "],
     "alert_base_url": ["", "http://pi.local:8000", "https://adsb.example.org/odd/"],
     "alert_webhook_url": ["", "https://ntfy.sh/my-topic", "http://u:p@127.0.0.1:8080/hook?x=1"],

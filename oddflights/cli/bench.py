@@ -259,3 +259,53 @@ def ablation(
         for r in summarize(rows)
     ]
     emit_rows(table, "table", title=f"Ablation, mean over {seeds} seed(s), best AP first")
+
+
+@bench.command()
+@click.option("--receivers", type=click.IntRange(1, 1000), default=8, show_default=True)
+@click.option("--flights-per-day", type=click.IntRange(1, 100_000), default=300, show_default=True)
+@click.option(
+    "--pg-url",
+    default=None,
+    envvar="ODDFLIGHTS_TEST_PG_URL",
+    help="PostgreSQL server to measure on (a fresh schema, dropped after) "
+    "[env ODDFLIGHTS_TEST_PG_URL].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@quiet_option
+def scale(
+    receivers: int, flights_per_day: int, pg_url: str | None, as_json: bool, quiet: bool
+) -> None:
+    """The nightly of R simulated receivers on 1 and on 2 local Dask worker processes over
+    PostgreSQL: receiver-days per minute, the speedup, peak RSS per worker; per-stage costs,
+    storage per receiver-day and the workers a 4-hour night needs. Needs the cluster extra.
+
+    Example: oddflights bench scale --receivers 8 --flights-per-day 300 --json
+    """
+    from oddflights.bench.scale import ScaleConfig, run_scale
+
+    cfg = ScaleConfig(receivers=receivers, flights_per_day=flights_per_day)
+    with progress_reporter(quiet) as progress:
+        report = run_scale(cfg, pg_url, _messages("scale", progress))
+    if as_json:
+        emit_json(report)
+        return
+    rows = [
+        {
+            "workers": r["workers"],
+            "receiver_days": r["receiver_days"],
+            "seconds": f"{r['seconds']:.1f}",
+            "receiver_days_per_min": f"{r['receiver_days_per_min']:.2f}",
+            "speedup": f"{r['speedup']:.2f}",
+            "peak_rss_mb": ", ".join(f"{m:.0f}" for m in r["peak_rss_mb_per_worker"]),
+            "scores_identical": "yes" if r["scores_identical"] else "NO",
+        }
+        for r in report["runs"]
+    ]
+    emit_rows(rows, "table", title=f"Scale: {receivers} receivers x {flights_per_day} flights")
+    cap = report["capacity"]
+    click.echo(
+        f"per receiver-day {cap['per_receiver_day_s']:.2f} s (build + score); "
+        f"workers for a 4-hour night: {cap['workers_1000']} for 1,000 receivers, "
+        f"{cap['workers_10000']} for 10,000 (1,000-flight days, weekly retrain)"
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from oddflights import config
 from oddflights.cli.common import (
     DAY,
     CliError,
@@ -29,10 +30,11 @@ from oddflights.db.runs import FAILED, OK, RUN_COLUMNS, finish_run, list_runs, s
 from oddflights.db.scores import ANOMALY_COLUMNS, query_anomalies, scoring_models
 from oddflights.errors import OddflightsError
 from oddflights.rows import anomaly_rows
+from oddflights.scheduler.cluster import nightly_at, rescore_at
 from oddflights.scheduler.nightly import (
     Interrupted,
+    NightlyReport,
     NightlySettings,
-    run_nightly,
     settle_shown_runs,
     sigterm_unwinds,
 )
@@ -40,6 +42,16 @@ from oddflights.scheduler.service import cron_trigger, run_service
 from oddflights.scoring.pictures import residual_png
 from oddflights.scoring.score import score_day
 from oddflights.scoring.tag_text import add_tag_text
+
+dask_option = click.option(
+    "--dask",
+    "dask",
+    metavar="tcp://HOST:8786",
+    default=None,
+    help="Run each receiver as a task on this Dask scheduler's cluster (default: "
+    "ODDFLIGHTS_DASK_SCHEDULER; empty: here, one after another). Needs PostgreSQL and the "
+    "cluster extra.",
+)
 
 
 def _receivers(engine: Any, name: str | None, everyone: bool) -> list[Any]:
@@ -139,6 +151,7 @@ def score(
     "(train_window_days of it; older days are skipped), not after the warm-up days.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@dask_option
 @quiet_option
 @db_option
 def nightly(
@@ -147,6 +160,7 @@ def nightly(
     day: date | None,
     backfill: bool,
     as_json: bool,
+    dask: str | None,
     quiet: bool,
     db_url: str | None,
 ) -> None:
@@ -164,6 +178,10 @@ def nightly(
 
     Progress goes to stderr (a bar on a terminal, timestamped lines otherwise; --quiet: none).
 
+    With --dask tcp://HOST:8786 (or ODDFLIGHTS_DASK_SCHEDULER), each receiver is one task on
+    that Dask cluster, in parallel, over the PostgreSQL database the workers share (see
+    README, "Scaling out"); the results are those of a serial run.
+
     Example: oddflights nightly --all
     """
     if backfill and day is not None:
@@ -171,9 +189,12 @@ def nightly(
     engine = open_engine(db_url)
     receivers = _receivers(engine, receiver_name, everyone)
     settings = dataclasses.replace(NightlySettings.from_settings(), backfill=backfill)
+    address = config.get("dask_scheduler", dask)
     try:
         with sigterm_unwinds(), progress_reporter(quiet) as progress:
-            report = run_nightly(engine, receivers, day, settings=settings, progress=progress)
+            report = nightly_at(
+                address, engine, receivers, day, settings=settings, progress=progress
+            )
     except (Interrupted, KeyboardInterrupt) as exc:
         name, code = (str(exc), 143) if isinstance(exc, Interrupted) else ("SIGINT", 130)
         click.echo(
@@ -182,6 +203,11 @@ def nightly(
             err=True,
         )
         sys.exit(code)
+    _print_report(report, as_json)
+
+
+def _print_report(report: NightlyReport, as_json: bool) -> None:
+    """A nightly's or a rescore's report, receiver by receiver; exit 1 when a day failed."""
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -193,6 +219,48 @@ def nightly(
                 click.echo(f"  {o.day}: {o.status}{extra}{': ' + counts if counts else ''}")
     if not report.ok:
         sys.exit(1)
+
+
+@click.command()
+@click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
+@click.option("--all", "everyone", is_flag=True, help="Every receiver.")
+@click.option("--from", "frm", type=DAY, required=True, help="First day (receiver's zone).")
+@click.option("--to", type=DAY, required=True, help="Last day.")
+@click.option("--model", "model_id", type=int, default=None, help="Score with this model id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@dask_option
+@quiet_option
+@db_option
+def rescore(
+    receiver_name: str | None,
+    everyone: bool,
+    frm: date,
+    to: date,
+    model_id: int | None,
+    as_json: bool,
+    dask: str | None,
+    quiet: bool,
+    db_url: str | None,
+) -> None:
+    """Score a range of past days again, receiver by receiver, under each receiver's lock.
+
+    Each day is scored with the newest ready model trained before it (or --model ID),
+    replacing that model's rows for the day; a day that fails (no flights, no model) is
+    recorded in `oddflights runs` and makes the exit status 1. With --dask (or
+    ODDFLIGHTS_DASK_SCHEDULER), each receiver is one task on that Dask cluster.
+
+    Example: oddflights rescore --all --from 2026-05-01 --to 2026-05-31
+    """
+    days = day_range(None, frm, to)
+    engine = open_engine(db_url)
+    receivers = _receivers(engine, receiver_name, everyone)
+    stale = float(config.get("lock_stale_hours"))
+    address = config.get("dask_scheduler", dask)
+    with progress_reporter(quiet) as progress:
+        report = rescore_at(
+            address, engine, receivers, days, model_id, lock_stale_hours=stale, progress=progress
+        )
+    _print_report(report, as_json)
 
 
 @click.command()

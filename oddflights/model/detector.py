@@ -38,6 +38,7 @@ import numpy.typing as npt
 from oddflights.errors import OddflightsError
 from oddflights.flights.raster import RasterSettings
 from oddflights.model.score import SCORE_FNS, as_model_input, score_images
+from oddflights.model.threads import pin_blas_threads
 from oddflights.model.threshold import Calibration, ThresholdRule, calibrate
 
 FloatArray = npt.NDArray[np.float64]
@@ -127,7 +128,10 @@ class Autoencoder:
         Equal images get bit-equal reconstructions (so equal scores, ranked by flight id as
         Keras' were): each distinct image is reconstructed once. A BLAS product alone does not
         promise that: rows at different places in a batch may be summed in another order.
+        Nor does BLAS's thread count, which groups the rows: it is fixed (``model_threads``),
+        so the scores are the same under any OMP_NUM_THREADS and on any number of cores.
         """
+        pin_blas_threads()
         x = as_model_input(images)
         n = len(x)
         flat = x.reshape(n, -1)

@@ -15,9 +15,11 @@ PostgreSQL database every worker shares.
 - Memory: a task whose receiver is due to train asks for the worker resource ``TRAIN=1``, so a
   worker started with ``--resources TRAIN=1`` trains one model at a time; without any such
   worker the tasks run unbounded (a warning says so).
-- Settings (the nightly's knobs, the training settings) are the submitting process's, passed
-  with each task; the workers need the package and the database's network, and the same
-  ``ODDFLIGHTS_…`` variables for what a day does besides (alerts, the report folder).
+- Settings (the nightly's knobs, the training settings, ``model_threads``) are the submitting
+  process's, passed with each task; the workers need the package and the database's network,
+  and the same ``ODDFLIGHTS_…`` variables for what a day does besides (alerts, the report
+  folder). With the thread count fixed (oddflights.model.threads), a model trained on a
+  worker (OMP_NUM_THREADS=1, however many cores) is the serial run's bit for bit.
 
 Dask (``pip install 'oddflights[cluster]'``) is imported only here, and only when used.
 """
@@ -99,13 +101,18 @@ def nightly_task(
     day: date | None,
     settings: NightlySettings,
     train_config: Any,
+    model_threads: int | None = None,
 ) -> dict[str, Any]:
-    """One receiver's nightly on a worker (``run_receiver``, then the prune), as plain data."""
+    """One receiver's nightly on a worker (``run_receiver``, then the prune), as plain data;
+    with the submitter's ``model_threads``, so a model trained here is the serial run's."""
     from oddflights.db.receivers import get_receiver
+    from oddflights.model.threads import use_model_threads
     from oddflights.scheduler.nightly import run_receiver
     from oddflights.scheduler.prune import prune_after_nightly
     from oddflights.scheduler.rescore import outcome_to_dict
 
+    if model_threads is not None:
+        use_model_threads(model_threads)
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
@@ -119,12 +126,21 @@ def nightly_task(
 
 
 def rescore_task(
-    db_url: str, receiver: str, days: list[date], model_id: int | None, lock_stale_hours: float
+    db_url: str,
+    receiver: str,
+    days: list[date],
+    model_id: int | None,
+    lock_stale_hours: float,
+    model_threads: int | None = None,
 ) -> dict[str, Any]:
-    """One receiver's rescoring on a worker, as plain data."""
+    """One receiver's rescoring on a worker, as plain data (scored with the submitter's
+    ``model_threads``: the serial run's scores)."""
     from oddflights.db.receivers import get_receiver
+    from oddflights.model.threads import use_model_threads
     from oddflights.scheduler.rescore import outcome_to_dict, rescore_receiver
 
+    if model_threads is not None:
+        use_model_threads(model_threads)
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
@@ -183,6 +199,7 @@ def nightly_on_cluster(
     progress: ProgressFn | None = None,
 ) -> NightlyReport:
     """``run_nightly`` with each receiver a task on the cluster ``client`` talks to."""
+    from oddflights.model.threads import model_threads
     from oddflights.model.train_config import TrainConfig
     from oddflights.scheduler.nightly import days_to_do
 
@@ -207,6 +224,7 @@ def nightly_on_cluster(
             day,
             settings,
             train_config,
+            model_threads(),
             key=f"nightly-{rec.name}-{time.time_ns()}",
             retries=RETRIES,
             resources={TRAIN: 1} if trains else None,
@@ -231,6 +249,8 @@ def rescore_on_cluster(
     progress: ProgressFn | None = None,
 ) -> NightlyReport:
     """``run_rescore`` with each receiver a task on the cluster."""
+    from oddflights.model.threads import model_threads
+
     t0 = time.perf_counter()
     url = shared_url(engine)
     futures: dict[Any, str] = {}
@@ -242,6 +262,7 @@ def rescore_on_cluster(
             days,
             model_id,
             lock_stale_hours,
+            model_threads(),
             key=f"rescore-{rec.name}-{time.time_ns()}",
             retries=RETRIES,
             pure=False,

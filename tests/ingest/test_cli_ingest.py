@@ -217,7 +217,8 @@ def _all_rows(db_url: str, name: str) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [12, 34])
+# One seed: each run already kills at three random points (a second seed cost CI a minute).
+@pytest.mark.parametrize("seed", [34])
 def test_ingest_killed_at_random_points_ends_with_a_clean_runs_rows(
     db_url: str, tmp_path: Path, seed: int
 ) -> None:

@@ -117,9 +117,9 @@ def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def _give_models(engine: Engine) -> None:
     """Every receiver gets the same made-up ready model (random weights, numpy only), trained
-    "before" the first scored day: no training, so no TensorFlow, keeps the tests short. A
-    model trained on a worker is seeded but its floats follow the worker's TensorFlow threads,
-    so it is not compared here."""
+    "before" the first scored day: no training, so no TensorFlow, keeps the tests short. (A
+    model trained under a worker's thread environment is the serial run's bit for bit:
+    tests/model/test_reproducible.py.)"""
     rng = np.random.default_rng(0)
     det = made_up_detector((rng.random((60, 64, 64)) < 0.03).astype(np.float32))
     for rec in list_receivers(engine):
