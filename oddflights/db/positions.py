@@ -630,8 +630,8 @@ _STORED = POSITION_OFFSETS  # what SQLite subtracted, added back first
 _FIELDS: dict[str, tuple[str, int]] = {
     "icao24": (f"icao24 + {_STORED['icao24']}", 24),
     "onground": ("ifnull(onground + 1, 0)", 2),
-    "lat": (f"lat + {_LAT_OFF}", 31),
-    "lon": (f"lon + {_LON_OFF}", 32),
+    "lat": (f"lat + {_LAT_OFF}", 25),  # 180e5 < 2**25
+    "lon": (f"lon + {_LON_OFF}", 26),
     "altitude_ft": (f"ifnull(altitude_ft + {_STORED['altitude_ft'] + _ALT_OFF}, 0)", 17),
     "groundspeed_kt": ("ifnull(groundspeed_kt + 1, 0)", 15),  # to 3,276.6 kt (validated 1,500)
     "track_deg": (f"ifnull(track_deg + {_STORED['track_deg'] + 1}, 0)", 16),  # [0, 360)

@@ -253,7 +253,7 @@ def low_points(
         f"WHERE receiver_id = {mark} AND ts >= {mark} AND ts < {mark} AND altitude_ft < {mark}"
     )
     # SQLite holds integers (migration 0010, db/types.py): ms times, the address's value less
-    # an offset, 1e-7 degrees, altitude less an offset.
+    # an offset, 1e-5 degrees, altitude less an offset.
     bounds = (to_millis(start), to_millis(end)) if sqlite else (start, end)
     dtype = np.dtype(
         [("icao24", "i8"), ("lat", "i8"), ("lon", "i8")]

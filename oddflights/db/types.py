@@ -53,8 +53,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # SQLite's integer units of the position floats: finer than any source carries (Mode S: 25 ft,
 # ~1 kt, 0.35 deg, 64 fpm; readsb traces: 0.1 kt and deg; SBS: whole numbers).
 POSITION_SCALES: dict[str, int] = {
-    "lat": 10_000_000,  # 1e-7 deg, ~1 cm: |lon| <= 180 still fits 4 bytes
-    "lon": 10_000_000,
+    # 1e-5 deg (1.1 m): finer than ADS-B's own position resolution (CPR: ~5 m airborne,
+    # ~1.3 m on the ground), and it keeps |lat| and |lon| up to 83.8 deg in 3 bytes, not 4.
+    "lat": 100_000,
+    "lon": 100_000,
     "altitude_ft": 1,
     "groundspeed_kt": 10,
     "track_deg": 100,
@@ -106,7 +108,7 @@ def to_millis(t: datetime) -> int:
 
 class ScaledFloat(TypeDecorator[float]):
     """A float: ``double precision`` on PostgreSQL, on SQLite an INTEGER of ``scale`` units
-    less ``offset`` (1e7 for degrees of latitude: 4 bytes, ~1 cm)."""
+    less ``offset`` (1e5 for degrees of latitude: 3 bytes, 1.1 m)."""
 
     impl = sa.Float
     cache_ok = True

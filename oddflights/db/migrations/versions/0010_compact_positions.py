@@ -6,13 +6,13 @@ Create Date: 2026-12-02 04:00:00
 
 SQLite stored a position in ~95 bytes (REAL seconds, text ICAO address, REAL coordinates and
 text callsign/squawk/source). The table is rebuilt with integers only (~48 bytes): ts in
-milliseconds since the epoch, icao24 its 24-bit value less 2**23, lat/lon in 1e-7 degrees,
+milliseconds since the epoch, icao24 its 24-bit value less 2**23, lat/lon in 1e-5 degrees (1.1 m, finer than ADS-B's CPR positions),
 altitude in feet less 30,000, ground speed in 0.1 kt, track in 0.01 degrees (taken modulo
 360) less 180 degrees, vertical rate in fpm
 (beyond +-32,767 fpm: unknown), squawk its octal value, and callsign and source ids into the
 new ``callsigns`` and ``position_sources`` tables. Two rows of one aircraft within the same
 millisecond keep the first. PostgreSQL is left as it is. Downgrading converts back (times to
-the millisecond, coordinates to 1e-7 degrees).
+the millisecond, coordinates to 1e-5 degrees).
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ _TO_COMPACT = f"""INSERT OR IGNORE INTO positions_new ({_COLUMNS})
 SELECT receiver_id,
     CAST(round(ts * 1000000) AS INTEGER) / 1000 AS ms,
     {_digits("icao24", 6, "0123456789abcdef")} - {_ICAO_OFF} AS icao,
-    {_scaled("lat", 10_000_000)},
-    {_scaled("lon", 10_000_000)},
+    {_scaled("lat", 100_000)},
+    {_scaled("lon", 100_000)},
     {_scaled("altitude_ft", 1)} - {_ALT_OFF},
     {_scaled("groundspeed_kt", 10)},
     ({_scaled("track_deg", 100)} % 36000 + 36000) % 36000 - {_TRACK_OFF},
@@ -109,8 +109,8 @@ _TO_TEXT = f"""INSERT INTO positions_new ({_COLUMNS})
 SELECT receiver_id,
     ts / 1000.0,
     printf('%06x', icao24 + {_ICAO_OFF}),
-    lat / 1e7,
-    lon / 1e7,
+    lat / 1e5,
+    lon / 1e5,
     CAST(altitude_ft + {_ALT_OFF} AS REAL),
     groundspeed_kt / 10.0,
     (track_deg + {_TRACK_OFF}) / 100.0,
