@@ -1,7 +1,8 @@
 """Fault tests with real processes: `oddflights nightly` killed with -9 (or stopped with
 SIGTERM) at each point of a day's work, then run again. The rerun must not find the receiver
 locked, must mark the dead run ``interrupted``, and must end with exactly the flights, model
-and scores of an undisturbed run on a separate database loaded with the same data.
+and scores of an undisturbed run on a separate database of the same kind loaded with the
+same data.
 
 A nightly reaches a point through its test hook (``ODDFLIGHTS_TEST_PAUSE_AT``, see
 ``oddflights.scheduler.nightly``): it stops there and is killed. The points are the borders
@@ -19,6 +20,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +38,7 @@ from oddflights.db.runs import list_runs
 from oddflights.db.scores import query_anomalies
 from oddflights.scheduler.nightly import PAUSE_ENV, PAUSE_FILE_ENV
 from oddflights.simulate import SimConfig, Simulation, simulate
+from tests.conftest import PG_URL, _pg_schema_url
 from tests.scoring.simdb import RECEIVER, load
 
 pytestmark = pytest.mark.slow
@@ -121,11 +125,8 @@ def outcome(engine: Engine, data: Data) -> dict[str, Any]:
     return {"flights": flights, "models": models, "scores": scores}
 
 
-@pytest.fixture(scope="module")
-def undisturbed(data: Data, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One nightly run, left alone, on its own SQLite database."""
-    tmp = tmp_path_factory.mktemp("undisturbed")
-    url = f"sqlite:///{tmp / 'clean.db'}"
+def _undisturbed_run(url: str, tmp: Path, data: Data) -> dict[str, Any]:
+    """One nightly run, left alone, on the empty database at ``url``."""
     engine = open_db(url)
     try:
         load(engine, data.sim)
@@ -138,6 +139,41 @@ def undisturbed(data: Data, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     assert all(len(result["scores"][data.day(i)]) > 20 for i in range(3, DAYS))
     assert any(s[4] for d in result["scores"].values() for s in d)  # some flights flagged
     return result
+
+
+@pytest.fixture(scope="module")
+def undisturbed_runs(
+    data: Data, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """The undisturbed run on a database of each kind, made when first asked for: SQLite keeps
+    coordinates to 1e-5 degrees and PostgreSQL the floats themselves, so each kind is
+    compared with its own (their thresholds differ in the fourth decimal)."""
+    schemas: list[str] = []
+
+    class Runs(dict):  # type: ignore[type-arg]
+        def __missing__(self, kind: str) -> dict[str, Any]:
+            tmp = tmp_path_factory.mktemp(f"undisturbed-{kind}")
+            if kind == "sqlite":
+                url = f"sqlite:///{tmp / 'clean.db'}"
+            else:
+                schema = "t_" + uuid.uuid4().hex[:12]
+                admin = open_db(PG_URL, migrate=False)
+                with admin.begin() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                admin.dispose()
+                schemas.append(schema)
+                url = _pg_schema_url(schema)
+            self[kind] = _undisturbed_run(url, tmp, data)
+            return self[kind]
+
+    runs = Runs()
+    yield runs
+    if schemas:
+        admin = open_db(PG_URL, migrate=False)
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
 
 
 def _stop_at(url: str, tmp: Path, point: str, day: date, how: signal.Signals) -> tuple[int, str]:
@@ -193,7 +229,7 @@ CASES = [
 def test_a_stopped_nightly_is_redone_to_the_same_scores(
     db_url: str,
     data: Data,
-    undisturbed: dict[str, Any],
+    undisturbed_runs: dict[str, dict[str, Any]],
     tmp_path: Path,
     point: str,
     day_index: int,
@@ -236,6 +272,6 @@ def test_a_stopped_nightly_is_redone_to_the_same_scores(
             assert old["finished_at"] > left["started_at"]
         assert (runs["status"] != "running").all()
 
-        assert outcome(engine, data) == undisturbed
+        assert outcome(engine, data) == undisturbed_runs[engine.dialect.name]
     finally:
         engine.dispose()
