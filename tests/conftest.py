@@ -3,6 +3,7 @@ ODDFLIGHTS_TEST_PG_URL is set, on a fresh PostgreSQL schema too."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -39,12 +40,10 @@ def _pg_schema_url(schema: str) -> str:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL schema, dropped afterwards (skips the test
+    without ODDFLIGHTS_TEST_PG_URL)."""
     if not PG_URL:
         pytest.skip(_PG_SKIP)
     schema = "t_" + uuid.uuid4().hex[:12]
@@ -57,6 +56,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

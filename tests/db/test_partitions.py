@@ -7,7 +7,6 @@ unpartitioned table with rows, both ways. SQLite: nothing changes."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from oddflights.db.runs import OK, finish_run, start_run
 from oddflights.receivers import Receiver
 from oddflights.scheduler.nightly import KIND, run_nightly
 from oddflights.scheduler.prune import prune_all
-from tests.conftest import _PG_SKIP, PG_URL, _pg_schema_url
+from tests.conftest import pg_schema
 from tests.db.test_retention import positions_of
 
 DAY = date(2026, 3, 10)
@@ -40,18 +39,8 @@ DAYS = [DAY + timedelta(days=k) for k in range(4)]
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """The URL of a fresh, empty PostgreSQL schema."""
-    if not PG_URL:
-        pytest.skip(_PG_SKIP)
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = open_db(PG_URL, migrate=False)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

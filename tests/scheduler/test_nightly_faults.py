@@ -14,13 +14,13 @@ not recorded).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,7 +38,7 @@ from oddflights.db.runs import list_runs
 from oddflights.db.scores import query_anomalies
 from oddflights.scheduler.nightly import PAUSE_ENV, PAUSE_FILE_ENV
 from oddflights.simulate import SimConfig, Simulation, simulate
-from tests.conftest import PG_URL, _pg_schema_url
+from tests.conftest import pg_schema
 from tests.scoring.simdb import RECEIVER, load
 
 pytestmark = pytest.mark.slow
@@ -148,32 +148,19 @@ def undisturbed_runs(
     """The undisturbed run on a database of each kind, made when first asked for: SQLite keeps
     coordinates to 1e-5 degrees and PostgreSQL the floats themselves, so each kind is
     compared with its own (their thresholds differ in the fourth decimal)."""
-    schemas: list[str] = []
+    with contextlib.ExitStack() as schemas:
 
-    class Runs(dict):  # type: ignore[type-arg]
-        def __missing__(self, kind: str) -> dict[str, Any]:
-            tmp = tmp_path_factory.mktemp(f"undisturbed-{kind}")
-            if kind == "sqlite":
-                url = f"sqlite:///{tmp / 'clean.db'}"
-            else:
-                schema = "t_" + uuid.uuid4().hex[:12]
-                admin = open_db(PG_URL, migrate=False)
-                with admin.begin() as conn:
-                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-                admin.dispose()
-                schemas.append(schema)
-                url = _pg_schema_url(schema)
-            self[kind] = _undisturbed_run(url, tmp, data)
-            return self[kind]
+        class Runs(dict):  # type: ignore[type-arg]
+            def __missing__(self, kind: str) -> dict[str, Any]:
+                tmp = tmp_path_factory.mktemp(f"undisturbed-{kind}")
+                if kind == "sqlite":
+                    url = f"sqlite:///{tmp / 'clean.db'}"
+                else:
+                    url = schemas.enter_context(pg_schema())
+                self[kind] = _undisturbed_run(url, tmp, data)
+                return self[kind]
 
-    runs = Runs()
-    yield runs
-    if schemas:
-        admin = open_db(PG_URL, migrate=False)
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        yield Runs()
 
 
 def _stop_at(url: str, tmp: Path, point: str, day: date, how: signal.Signals) -> tuple[int, str]:
