@@ -137,27 +137,50 @@ def _resample(
     x: FloatArray, y: FloatArray, t: FloatArray, step_km: float
 ) -> tuple[FloatArray, ...]:
     """Points about ``step_km`` apart along the track (the first point of each step)."""
-    step = np.hypot(np.diff(x), np.diff(y))
-    first = step_marks(np.concatenate(([0.0], np.cumsum(step))), step_km)
-    return x[first], y[first], t[first]
+    along = np.concatenate(([0.0], np.cumsum(np.hypot(x[1:] - x[:-1], y[1:] - y[:-1]))))
+    first = np.flatnonzero(step_marks(along, step_km))
+    # ndarray.take: the same points as x[first], a good deal faster (most points are kept).
+    return x.take(first), y.take(first), t.take(first)
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> list[list[int]]:
-    """[start, end) of each run of True."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    runs: list[list[int]] = edges.reshape(-1, 2).tolist()
-    return runs
+def _runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """[start, end) of each run of True ((k, 2))."""
+    padded = np.zeros(len(mask) + 2, dtype=bool)
+    padded[1:-1] = mask
+    return np.flatnonzero(padded[1:] != padded[:-1]).astype(np.int64).reshape(-1, 2)
 
 
 def _window_gain(cum: FloatArray, t_s: FloatArray, window_s: float) -> float:
     """The most signed turn gained (either way) within any ``window_s`` seconds: for each
     point, against the least and most cumulative turn in the window (t - window_s, t]."""
     left = np.searchsorted(t_s, t_s - window_s, side="right")
-    best = 0.0
-    for i, a in enumerate(left):
-        span = cum[a : i + 1]
-        best = max(best, float(cum[i] - span.min()), float(span.max() - cum[i]))
-    return best
+    n = len(cum)
+    at = np.arange(n)
+    if n == 0 or bool((left > at).any()) or not bool(np.isfinite(cum).all()):
+        # Not in time order, or not finite: window by window, as written first.
+        best = 0.0
+        for i, a in enumerate(left):
+            span = cum[a : i + 1]
+            best = max(best, float(cum[i] - span.min()), float(span.max() - cum[i]))
+        return best
+    # Every window's least and most at once, from the least and most of runs of 2^k points
+    # (a sparse table): each window [a, i] is covered by two runs of the largest 2^k that
+    # fits in it. Minima and maxima pick values, so the gains are the window-by-window ones.
+    _, exp = np.frexp((at - left + 1).astype(np.float64))
+    k = exp - 1  # floor(log2(window length)), exactly
+    lows, highs = [cum], [cum]
+    while (1 << len(lows)) <= n:
+        h = 1 << (len(lows) - 1)
+        lows.append(np.minimum(lows[-1][:-h], lows[-1][h:]))
+        highs.append(np.maximum(highs[-1][:-h], highs[-1][h:]))
+    low_t = np.full((len(lows), n), np.inf)
+    high_t = np.full((len(lows), n), -np.inf)
+    for j, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
+        low_t[j, : len(lo)], high_t[j, : len(hi)] = lo, hi
+    second = at - (1 << k) + 1
+    least = np.minimum(low_t[k, left], low_t[k, second])
+    most = np.maximum(high_t[k, left], high_t[k, second])
+    return max(0.0, float((cum - least).max()), float((most - cum).max()))
 
 
 def shape_tags(
@@ -168,19 +191,20 @@ def shape_tags(
     rx, ry, rt = _resample(x, y, t_s, p.step_km)
     if len(rx) < 4:
         return []
-    turn = turns_deg(np.diff(rx), np.diff(ry))  # turn at points 1..n-2, signed (+ = right)
+    turn = turns_deg(rx[1:] - rx[:-1], ry[1:] - ry[:-1])  # at points 1..n-2, signed (+ = right)
     when = rt[1:-1]
     tags: list[str] = []
-    smooth = _centred_mean(turn, p.smooth_steps)
+    cs = _cumulative(turn)  # shared by the running means, the hold and the circling
+    cum = cs[1:]
+    smooth = _centred_mean(turn, p.smooth_steps, cs)
 
     # Holding: same-way ~180° turns whose centres repeat at one place.
-    holding = _hold_place(turn, smooth, rx, ry, p) is not None
+    holding = _hold_place(turn, smooth, rx, ry, p, cs) is not None
     if holding:
         tags.append("holding")
 
     # Circling: the signed turn gained within any 30-minute window. Most flights never turn
     # circling_deg net in all, which settles it without the windowed search.
-    cum = np.cumsum(turn)
     if (
         not holding
         and float(cum.max() - cum.min()) >= p.circling_deg
@@ -191,30 +215,55 @@ def shape_tags(
     # Survey: straight legs sharing an axis, side by side (overlapping along the axis) at
     # distinct offsets. Overlap matters: legs of one long route differ by a few degrees and
     # would otherwise sit "side by side" 100 km apart.
-    runs = np.array(
-        _runs(np.abs(_centred_mean(turn, p.straight_smooth_steps)) < p.straight_deg_per_step)
-    )
+    runs = _runs(np.abs(_centred_mean(turn, p.straight_smooth_steps, cs)) < p.straight_deg_per_step)
     if len(runs) >= p.survey_min_legs:  # fewer legs than that can never make a survey
-        p0 = np.column_stack((rx[runs[:, 0] + 1], ry[runs[:, 0] + 1]))
-        p1 = np.column_stack((rx[runs[:, 1]], ry[runs[:, 1]]))
-        long = np.hypot(*(p1 - p0).T) >= p.survey_min_leg_km
+        p0, p1 = _points(rx, ry, runs[:, 0] + 1), _points(rx, ry, runs[:, 1])
+        long = np.hypot(p1[:, 0] - p0[:, 0], p1[:, 1] - p0[:, 1]) >= p.survey_min_leg_km
         # Side by side legs are counted among the long ones: too few settle it.
         if (
             int(long.sum()) >= p.survey_min_legs
-            and _parallel_legs(p0[long], p1[long], p) >= p.survey_min_legs
+            and _parallel_legs(p0[long], p1[long], p, p.survey_min_legs) >= p.survey_min_legs
         ):
             tags.append("survey")
     return tags
 
 
+def _points(x: FloatArray, y: FloatArray, at: npt.NDArray[np.int64]) -> FloatArray:
+    """The points ``at`` as (k, 2) rows (np.column_stack((x[at], y[at])), less overhead)."""
+    px, py = x.take(at), y.take(at)
+    out = np.empty((len(px), 2), dtype=np.float64)
+    out[:, 0], out[:, 1] = px, py
+    return out
+
+
 def _hold_place(
-    turn: FloatArray, smooth: FloatArray, rx: FloatArray, ry: FloatArray, p: TagParams
+    turn: FloatArray,
+    smooth: FloatArray,
+    rx: FloatArray,
+    ry: FloatArray,
+    p: TagParams,
+    cs: FloatArray | None = None,
 ) -> tuple[float, float] | None:
     """The mean centre of the most same-way ~180° turns at one place, when they are at least
-    hold_min_turns (a hold); None otherwise."""
+    hold_min_turns (a hold); None otherwise. ``cs``: _cumulative(turn), when at hand."""
+    # A turn's angle is the sum of its run (turn[a:b].sum(), numpy's order of adding). The
+    # cumulative turn gives every run's angle at once, to within its rounding (at most
+    # ~3·n·eps·Σ|turn|, and |turn| <= 180°: bounded generously by slack): only the runs it
+    # puts near the hold's range are summed exactly, so the result is the run-by-run one, bit
+    # for bit, for a fraction of the sums.
+    if cs is None:
+        cs = _cumulative(turn)
+    n = len(turn)
+    eps = float(np.finfo(turn.dtype if turn.dtype.kind == "f" else np.float64).eps)
+    slack = 4.0 * n * eps * (180.0 * n + 1.0)
     turns = []
     for sign in (1.0, -1.0):
-        for a, b in _runs(smooth * sign >= p.turn_deg_per_step):
+        runs = _runs(smooth * sign >= p.turn_deg_per_step)
+        if len(runs) == 0:
+            continue
+        rough = (cs[runs[:, 1]] - cs[runs[:, 0]]) * sign
+        near = (rough >= p.hold_turn_deg[0] - slack) & (rough <= p.hold_turn_deg[1] + slack)
+        for a, b in runs[near].tolist():
             angle = float(turn[a:b].sum()) * sign
             if p.hold_turn_deg[0] <= angle <= p.hold_turn_deg[1]:
                 turns.append(
@@ -243,19 +292,36 @@ def hold_place(
     rx, ry, _ = _resample(x, y, t_s, p.step_km)
     if len(rx) < 4:
         return None
-    turn = turns_deg(np.diff(rx), np.diff(ry))
+    turn = turns_deg(rx[1:] - rx[:-1], ry[1:] - ry[:-1])
     return _hold_place(turn, _centred_mean(turn, p.smooth_steps), rx, ry, p)
 
 
-def _centred_mean(values: FloatArray, window: int) -> FloatArray:
+def _cumulative(values: FloatArray) -> FloatArray:
+    """0, then the cumulative sums of ``values`` (np.cumsum's, in their own precision)."""
+    return np.concatenate(([0.0], np.cumsum(values)))
+
+
+def _centred_mean(values: FloatArray, window: int, cs: FloatArray | None = None) -> FloatArray:
     """Centred moving average over ``window`` (odd) values, over fewer at the ends (as pandas'
-    ``rolling(window, center=True, min_periods=1).mean()``), vectorised."""
+    ``rolling(window, center=True, min_periods=1).mean()``), vectorised. ``cs``:
+    _cumulative(values), when at hand."""
     n = len(values)
     half = window // 2
-    cs = np.concatenate(([0.0], np.cumsum(values)))
-    i = np.arange(n)
+    if cs is None:
+        cs = _cumulative(values)
+    full = 2 * half + 1  # the window (an even one is taken one longer)
+    if n < full:  # no full window
+        i = np.arange(n)
+        lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, n)
+        return (cs[hi] - cs[lo]) / (hi - lo)
+    # The full windows by slices, the ends (fewer values) by their indices: the same sums
+    # and divisions, without gathering every point.
+    out = np.empty(n, dtype=np.float64)
+    out[half : n - half] = (cs[full:] - cs[: n - full + 1]) / full
+    i = np.concatenate((np.arange(half), np.arange(n - half, n)))
     lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, n)
-    return (cs[hi] - cs[lo]) / (hi - lo)
+    out[i] = (cs[hi] - cs[lo]) / (hi - lo)
+    return out
 
 
 def _centred_median(values: FloatArray, window: int) -> FloatArray:
@@ -264,11 +330,37 @@ def _centred_median(values: FloatArray, window: int) -> FloatArray:
     n, half = len(values), window // 2
     out = np.empty(n, dtype=np.float64)
     if n >= window:
-        view = np.lib.stride_tricks.sliding_window_view(values, window)
-        out[half : n - half] = np.median(view, axis=1)
+        out[half : n - half] = _sliding_median(values, window)
     for i in [*range(min(half, n)), *range(max(n - half, half), n)]:
         out[i] = _median(values[max(i - half, 0) : i + half + 1])
     return out
+
+
+def _median3(a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
+    """Element by element, the middle one of three arrays (one of them: exact)."""
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
+def _sliding_median(values: FloatArray, window: int) -> FloatArray:
+    """np.median of each full ``window`` (odd, <= len(values)) of consecutive values, equal to
+    it value for value (NaN where a window holds one). An odd window's median is one of its
+    values, so windows of 3 and 5 pick it with a few element-wise min/max (a selection
+    network) instead of partitioning every window."""
+    n = len(values)
+    cols = [values[k : n - window + 1 + k] for k in range(window)]
+    if window == 1:
+        return np.array(values, dtype=np.float64)
+    if window == 3:
+        return _median3(*cols)
+    if window == 5:
+        a, b, c, d, e = cols
+        # The 3rd of 5: the middle of e, the larger of the pairs' minima and the smaller of
+        # their maxima.
+        low = np.maximum(np.minimum(a, b), np.minimum(c, d))
+        high = np.minimum(np.maximum(a, b), np.maximum(c, d))
+        return _median3(e, low, high)
+    view = np.lib.stride_tricks.sliding_window_view(values, window)
+    return np.asarray(np.median(view, axis=1), dtype=np.float64)
 
 
 def _median(values: FloatArray) -> float:
@@ -279,10 +371,13 @@ def _median(values: FloatArray) -> float:
     return float(s[m]) if len(s) % 2 else float((s[m - 1] + s[m]) / 2.0)
 
 
-def _parallel_legs(p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS) -> int:
+def _parallel_legs(
+    p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS, at_least: int = 0
+) -> int:
     """The most legs (leg i from ``p0[i]`` to ``p1[i]``, km) found side by side: within
     survey_axis_deg of one leg's axis, overlapping it along the axis by half their length, at
-    offsets survey_leg_spacing_km apart."""
+    offsets survey_leg_spacing_km apart. With ``at_least``, 0 when fewer than that many legs
+    are beside any one (the count is then below it too: most flights, not a survey)."""
     if len(p0) == 0:
         return 0
     d = p1 - p0
@@ -296,12 +391,18 @@ def _parallel_legs(p0: FloatArray, p1: FloatArray, params: TagParams = PARAMS) -
     overlap = np.minimum(ref_hi, hi) - np.maximum(ref_lo, lo)
     beside = aligned & (overlap >= 0.5 * np.minimum(ref_hi - ref_lo, hi - lo))
     offsets = normal @ ((p0 + p1) / 2).T
-    best = 0
-    for r in range(len(p0)):
-        o = np.sort(offsets[r][beside[r]])
-        if len(o):
-            best = max(best, 1 + int((np.diff(o) >= params.survey_leg_spacing_km).sum()))
-    return best
+    # Row by row, the sorted offsets of the legs beside the reference leg come first (the
+    # others sort last, as +inf); the gaps counted are those between them only.
+    count = beside.sum(axis=1)
+    if not count.any() or int(count.max()) < at_least:
+        return 0
+    o = np.sort(np.where(beside, offsets, np.inf), axis=1)
+    with np.errstate(invalid="ignore"):  # inf - inf past the legs beside: not counted
+        step = np.diff(o, axis=1)
+    gaps = (step >= params.survey_leg_spacing_km) & (
+        np.arange(len(p0) - 1)[None, :] < (count - 1)[:, None]
+    )
+    return int((1 + gaps.sum(axis=1))[count > 0].max())
 
 
 def go_around_points(
@@ -309,20 +410,36 @@ def go_around_points(
 ) -> FloatArray:
     """Where the flight was below go_around_low_ft with a climb of go_around_climb_ft both
     before and after ((k, 2) km; empty when never, or with fewer than 5 known altitudes)."""
-    p = params
+    known = _known_altitudes(x, y, altitude_ft, params)
+    if known is None:
+        return _no_points()
+    return _low_points(*known[:3], params)
+
+
+def _known_altitudes(
+    x: FloatArray, y: FloatArray, altitude_ft: FloatArray, params: TagParams
+) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]] | None:
+    """The points with a known altitude (x, y, the altitudes smoothed by the centred running
+    median, and which points they are); None with fewer than 5 of them."""
     ok = np.isfinite(altitude_ft)
-    if ok.sum() < 5:
-        return np.zeros((0, 2), dtype=np.float64)
-    alt = _centred_median(altitude_ft[ok], p.go_around_median_points)
-    px, py = x[ok], y[ok]
+    known = int(np.count_nonzero(ok))
+    if known < 5:
+        return None
+    if known == len(ok):  # all of them (most flights): no copies
+        return x, y, _centred_median(altitude_ft, params.go_around_median_points), ok
+    alt = _centred_median(altitude_ft[ok], params.go_around_median_points)
+    return x[ok], y[ok], alt, ok
+
+
+def _low_points(px: FloatArray, py: FloatArray, alt: FloatArray, p: TagParams) -> FloatArray:
+    """go_around_points of the points with a known altitude (``alt``: smoothed)."""
+    low = alt < p.go_around_low_ft
+    if not low.any():  # most flights: the climbs need not be looked at
+        return _no_points()
     before = np.maximum.accumulate(alt)
     after = np.maximum.accumulate(alt[::-1])[::-1]
-    low = (
-        (alt < p.go_around_low_ft)
-        & (before - alt >= p.go_around_climb_ft)
-        & (after - alt >= p.go_around_climb_ft)
-    )
-    return np.column_stack((px[low], py[low])).astype(np.float64, copy=False).reshape(-1, 2)
+    low &= (before - alt >= p.go_around_climb_ft) & (after - alt >= p.go_around_climb_ft)
+    return _points(px, py, np.flatnonzero(low))
 
 
 def dips(altitude: FloatArray, low_ft: float, climb_ft: float) -> list[int]:
@@ -331,11 +448,13 @@ def dips(altitude: FloatArray, low_ft: float, climb_ft: float) -> list[int]:
     lower), in order; a flat bottom counts once. The ends are never bottoms."""
     a = altitude
     n = len(a)
-    if n < 3:
+    if n < 3 or not (a < low_ft).any():
         return []
     # Candidates: the first point of each local minimum (a plateau counts at its start).
-    prev_higher = np.r_[False, a[1:] < a[:-1]]
-    next_not_lower = np.r_[a[:-1] <= a[1:], False]
+    prev_higher = np.zeros(n, dtype=bool)
+    prev_higher[1:] = a[1:] < a[:-1]
+    next_not_lower = np.zeros(n, dtype=bool)
+    next_not_lower[:-1] = a[:-1] <= a[1:]
     # A valley that deep has a climb that high somewhere before and after it: that cheap
     # test leaves few candidates for the walk below (most flights have none).
     deep = (np.maximum.accumulate(a) - a >= climb_ft) & (
@@ -367,13 +486,23 @@ def airport_places(
     """Where the flight flew circuits ((k, 2) km, one place per airport) and its low
     approaches ((k, 2) km, each dip's bottom), from a track in km and feet (and knots: without
     them no dip is taken for a stop). Empty when none, or with fewer than 5 known altitudes."""
-    p = params
-    none = np.zeros((0, 2), dtype=np.float64)
-    ok = np.isfinite(altitude_ft)
-    if ok.sum() < 5:
-        return none, none.copy()
-    alt = _centred_median(altitude_ft[ok], p.go_around_median_points)
-    px, py = x[ok], y[ok]
+    known = _known_altitudes(x, y, altitude_ft, params)
+    if known is None:
+        return _no_points(), _no_points()
+    return _places(*known, speed_kt, params)
+
+
+def _places(
+    px: FloatArray,
+    py: FloatArray,
+    alt: FloatArray,
+    ok: npt.NDArray[np.bool_],
+    speed_kt: FloatArray | None,
+    p: TagParams,
+) -> tuple[FloatArray, FloatArray]:
+    """airport_places of the points with a known altitude (``alt``: smoothed; ``ok``: which
+    of the track's points they are)."""
+    none = _no_points()
     bottoms = dips(alt, p.go_around_low_ft, p.go_around_climb_ft)
     if not bottoms:
         return none, none.copy()
@@ -481,7 +610,20 @@ def low_slow(altitude_ft: FloatArray, speed_kt: FloatArray, params: TagParams = 
     spd = speed_kt[np.isfinite(speed_kt)]
     if alt.size == 0 or spd.size == 0:
         return False
-    return bool(np.median(alt) < params.low_ft and np.median(spd) < params.slow_kt)
+    return _median_below(alt, params.low_ft) and _median_below(spd, params.slow_kt)
+
+
+def _median_below(values: FloatArray, limit: float) -> bool:
+    """np.median(values) < limit, for finite values (at least one), mostly by counting: the
+    median is below the limit when more than half the values are (for an even count, the
+    mean of the middle two when one is below and the other not)."""
+    n, m = len(values), len(values) // 2
+    below = int(np.count_nonzero(values < limit))
+    if n % 2:
+        return below > m
+    if below != m:  # both middle values below the limit (their mean too), or neither
+        return below > m
+    return bool(np.median(values) < limit)
 
 
 def _no_points() -> FloatArray:
@@ -572,10 +714,14 @@ def _facts(
     tags = set(shape_tags(x, y, t_s, params))
     if low_slow(alt, speed, params):
         tags.add("low_slow")
-    circuit_xy, approach_xy = airport_places(x, y, alt, speed, params)
+    # go_around_points and airport_places, on one smoothing of the altitudes.
+    known = _known_altitudes(x, y, alt, params)
+    if known is None:
+        return TrackFacts(tuple(t for t in TRACK_TAGS if t in tags))
+    circuit_xy, approach_xy = _places(*known, speed, params)
     return TrackFacts(
         tuple(t for t in TRACK_TAGS if t in tags),
-        go_around_points(x, y, alt, params),
+        _low_points(*known[:3], params),
         circuit_xy,
         approach_xy,
     )
