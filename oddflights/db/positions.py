@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -275,6 +274,8 @@ def _csv_bytes(table: pa.Table) -> bytes:
 
 
 def _postgres_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
+    from psycopg.errors import UniqueViolation  # here: SQLite-only runs never import psycopg
+
     data = prepared.payload
     receiver_id = prepared.receiver_id
     copy_sql = "COPY {} (" + _COLS_SQL + ") FROM STDIN WITH (FORMAT csv)"
@@ -302,7 +303,7 @@ def _postgres_write(conn: sa.Connection, prepared: PreparedPositions) -> int:
                 with raw.transaction(), cur.copy(copy_sql.format("positions")) as copy:
                     copy.write(data)
                 return prepared.rows
-            except psycopg.errors.UniqueViolation:
+            except UniqueViolation:
                 pass
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS positions_load "
@@ -481,8 +482,24 @@ def read_position_arrays(
             raise ValueError(f"naive datetime {t!r}: bounds must be timezone-aware")
     if engine.dialect.name == "sqlite":
         return _sqlite_arrays(engine, receiver_id, start, end, icao24, wanted)
-    # PostgreSQL. Plain SQL on the raw DB-API cursor: building SQLAlchemy Row objects for
-    # millions of rows is the slow part.
+    # PostgreSQL: a binary COPY parsed by numpy (issue 18), or this SELECT when the data does
+    # not fit its fixed layout.
+    from oddflights.db.pg_read import read_copy_arrays
+
+    return read_copy_arrays(engine, receiver_id, start, end, icao24, wanted)
+
+
+def _select_arrays(
+    engine: Engine,
+    receiver_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    icao24: str | None,
+    wanted: list[str],
+) -> PositionArrays:
+    """PostgreSQL's day read by a text SELECT (before issue 18; pg_read's fallback)."""
+    # Plain SQL on the raw DB-API cursor: building SQLAlchemy Row objects for millions of rows
+    # is the slow part.
     where, params = ["receiver_id = %s"], [receiver_id]
     if start is not None:
         where.append("ts >= %s")
@@ -495,8 +512,9 @@ def read_position_arrays(
         params.append(icao24)  # type: ignore[arg-type]
     select = ", ".join(_select_expr(c) for c in wanted)
     # Read in key order (receiver, ts, icao24) and sort here: ORDER BY icao24 would make the
-    # database sort millions of rows.
-    source = f"positions WHERE {' AND '.join(where)} ORDER BY ts"
+    # database sort millions of rows. The whole key, so that the text values are numbered in
+    # the same order whatever the plan (pg_read reads in the same order).
+    source = f"positions WHERE {' AND '.join(where)} ORDER BY ts, icao24"
     sql = f"SELECT {select} FROM {source}"
     dtype = np.dtype([(c, _FIELD_TYPES[c]) for c in wanted])
     reader = _ColumnReader(wanted)
@@ -730,28 +748,43 @@ class _SqliteReader:
         self.words: list[npt.NDArray[Any]] = []
         self.layout: list[list[tuple[str, str, int, int]]] = []
 
-    def _fields(self) -> dict[str, npt.NDArray[np.int64]]:
+    def _field(self, rows: npt.NDArray[Any], name: str) -> npt.NDArray[np.int64] | None:
+        """One field of the packed rows, as a new array (None when not read)."""
+        for k, word in enumerate(self.layout):
+            for field_name, _, bits, shift in word:
+                if field_name != name:
+                    continue
+                # Shifted, then masked in place; a field ends below bit 63, so its int64
+                # view is its value.
+                w = rows[f"w{k}"].view(np.uint64)
+                mask = np.uint64((1 << bits) - 1)
+                if shift:
+                    field = w >> np.uint64(shift)
+                    if shift + bits < 64:
+                        field &= mask
+                else:
+                    field = w & mask if bits < 64 else w.copy()
+                return field.view(np.int64)
+        return None
+
+    def arrays(self, cur: sqlite3.Cursor) -> PositionArrays:
         dtype = np.dtype([(f"w{k}", "i8") for k in range(len(self.layout))])
         rows = np.concatenate(self.words) if self.words else np.zeros(0, dtype)
         self.words = []
-        out: dict[str, npt.NDArray[np.int64]] = {}
-        for k, word in enumerate(self.layout):
-            w = rows[f"w{k}"].view(np.uint64)
-            for name, _, bits, shift in word:
-                field = (w >> np.uint64(shift)) if shift else w
-                if shift + bits < 64:
-                    field = field & np.uint64((1 << bits) - 1)
-                out[name] = field.astype(np.int64)
-        return out
-
-    def arrays(self, cur: sqlite3.Cursor) -> PositionArrays:
-        fields = self._fields()
         empty = np.zeros(0, dtype=np.int64)
-        icao = fields.get("icao24", empty)
+        icao = self._field(rows, "icao24")
         # Sorted by (icao24, ts): rows came in time order, so a stable sort by address is
-        # enough; fixed-width lowercase hex sorts as the integers do.
-        order = np.argsort(icao, kind="stable")
-        by_icao = icao[order]
+        # enough; fixed-width lowercase hex sorts as the integers do. The packed rows are put
+        # in that order once (a word is fewer bytes to move than the fields it holds).
+        order = _stable_order(empty if icao is None else icao)
+        del icao
+        rows = rows[order]
+
+        def field(name: str) -> npt.NDArray[np.int64]:
+            got = self._field(rows, name)
+            return empty if got is None else got
+
+        by_icao = field("icao24")
         new = np.ones(len(by_icao), dtype=bool)
         new[1:] = by_icao[1:] != by_icao[:-1]
         codes: dict[str, npt.NDArray[np.int32]] = {
@@ -761,14 +794,15 @@ class _SqliteReader:
             "icao24": np.array([f"{v:06x}" for v in by_icao[new].tolist()], dtype=object)
         }
         del by_icao, new
-        ts = fields.get("ts", empty)
-        ts_us = ((ts + self.ts_base) * 1000)[order]
+        ts_us = field("ts")
+        ts_us += self.ts_base
+        ts_us *= 1000
         floats: dict[str, npt.NDArray[np.float64]] = {}
         onground = None
         for name in self.names:
             if name in ("icao24", "ts"):
                 continue
-            col = fields.pop(name, empty)[order]
+            col = field(name)
             if name == "onground":
                 onground = (col - 1).astype(np.int8)
             elif name == "callsign":
@@ -783,37 +817,61 @@ class _SqliteReader:
 
 def _decoded_float(name: str, field: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     scale = POSITION_SCALES[name]
+    # In place on one new array. Exact as (field - offset) / scale: every value and offset is
+    # an integer below 2**53, so the float subtraction is exact too.
+    out = field.astype(np.float64)
     if name in ("lat", "lon"):
-        return (field - (_LAT_OFF if name == "lat" else _LON_OFF)) / scale
-    offset = {"altitude_ft": _ALT_OFF, "vertical_rate_fpm": _VR_OFF}.get(name, 1)
-    out = (field - offset) / scale
+        out -= _LAT_OFF if name == "lat" else _LON_OFF
+        out /= scale
+        return out
+    out -= {"altitude_ft": _ALT_OFF, "vertical_rate_fpm": _VR_OFF}.get(name, 1)
+    out /= scale
     out[field == 0] = np.nan
     return out
+
+
+def _stable_order(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """``np.argsort(keys, kind="stable")`` for non-negative keys below 2**32: one in-place sort
+    of (key, row) packed into an int64, 30 % cheaper than the indirect stable sort."""
+    n = len(keys)
+    bits = max(1, n.bit_length())
+    if n == 0 or bits > 31 or int(keys.min()) < 0 or int(keys.max()) >= 1 << 32:
+        return np.argsort(keys, kind="stable")
+    packed = keys << bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed.astype(np.intp, copy=False)
 
 
 def _first_seen_codes(
     field: npt.NDArray[np.int64], order: npt.NDArray[np.intp], name: Any
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]:
     """Codes into the distinct non-zero fields (0: unknown, code -1), numbered in the order
-    the read met them (time order, before the sort by ``order``), with ``name(field)``."""
-    uniq, first, inverse = np.unique(field, return_index=True, return_inverse=True)
-    # Where each row was in time order: the first appearance in the read.
-    seen = order[first]
-    known = uniq != 0
-    rank = np.full(len(uniq), -1, dtype=np.int32)
-    by_seen = np.argsort(seen[known], kind="stable")
-    ranks = np.empty(int(known.sum()), dtype=np.int32)
-    ranks[by_seen] = np.arange(len(ranks), dtype=np.int32)
-    rank[known] = ranks
-    names = np.array([name(int(v)) for v in uniq[known][by_seen]], dtype=object)
-    return rank[inverse.ravel()], names
+    the read met them (time order, before the sort by ``order``), with ``name(field)``.
+
+    ``field`` holds small non-negative integers (dictionary ids, squawks), so a table as long
+    as the largest value does what a sort-based ``np.unique`` would, in one pass."""
+    n = len(field)
+    top = int(field.max()) + 1 if n else 1
+    # Where each value was first met in time order: row i of ``field`` was read at order[i].
+    first = np.full(top, n, dtype=np.intp)
+    np.minimum.at(first, field, order)
+    first[0] = n  # 0 is "unknown": never a code
+    met = np.flatnonzero(first < n)
+    by_seen = met[np.argsort(first[met], kind="stable")]
+    rank = np.full(top, -1, dtype=np.int32)
+    rank[by_seen] = np.arange(len(by_seen), dtype=np.int32)
+    names = np.array([name(int(v)) for v in by_seen.tolist()], dtype=object)
+    return rank[field], names
 
 
 def _dictionary_codes(
     field: npt.NDArray[np.int64], order: npt.NDArray[np.intp], cur: sqlite3.Cursor
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]:
     """Callsign ids as codes into the callsigns the read met (see _first_seen_codes)."""
-    ids = np.unique(field[field != 0]).tolist()
+    ids = np.flatnonzero(np.bincount(field))
+    ids = ids[ids != 0].tolist()
     cur.execute(
         "SELECT c.id, c.callsign FROM callsigns c JOIN json_each(?) j ON c.id = j.value",
         (json.dumps(ids),),

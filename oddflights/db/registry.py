@@ -151,7 +151,17 @@ def get_model(engine: Engine, model_id: int) -> ModelInfo:
 def get_detector_bytes(engine: Engine, model_id: int) -> bytes | None:
     """A model's stored detector (None when it has none); ModelNotFound when no such model."""
     with engine.connect() as conn:
-        row = conn.execute(sa.select(ModelRow.detector).where(ModelRow.id == model_id)).first()
+        if engine.dialect.name == "postgresql":
+            # In binary: as text, bytea comes as hex, twice its size, which the server prints
+            # and the driver parses (a default model's 13 MB: server CPU 0.05 s, 0.015 s in
+            # binary; once per receiver-day scored).
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor(binary=True) as cur:
+                cur.execute("SELECT detector FROM models WHERE id = %s", (int(model_id),))
+                row = cur.fetchone()
+        else:
+            row = conn.execute(sa.select(ModelRow.detector).where(ModelRow.id == model_id)).first()
     if row is None:
         raise ModelNotFound(f"no model with id {model_id} (see `oddflights models list`)")
     return None if row[0] is None else bytes(row[0])

@@ -6,6 +6,7 @@ unpartitioned table with rows, both ways. SQLite: nothing changes."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -234,6 +235,15 @@ class _Recording(psycopg.Cursor[Any]):
     def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
         self.seen.append((str(query), params))
         return super().execute(query, params, **kw)
+
+    @contextlib.contextmanager
+    def copy(self, statement: Any, params: Any = None, **kw: Any) -> Iterator[Any]:
+        # The SELECT of a COPY (SELECT ...) TO STDOUT: the day read (db/pg_read.py).
+        text = statement.as_string(self) if hasattr(statement, "as_string") else str(statement)
+        if text.startswith("COPY (") and ") TO STDOUT" in text:
+            self.seen.append((text[len("COPY (") : text.rindex(") TO STDOUT")], None))
+        with super().copy(statement, params, **kw) as copy:
+            yield copy
 
 
 def _relations(plan: Any) -> set[str]:
