@@ -45,7 +45,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
         "Set up from the container's variables (LAT, LONG, TZ, BEASTHOST…), as the image does.",
     ),
     "explain": (
-        "scoring:explain",
+        "explain:explain",
         "Save a flight's three-panel picture (input | reconstruction | |difference|) and "
         "print its score and tags.",
     ),
@@ -96,7 +96,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
         "List what ran (nightly days, scoring), newest first, and how it ended.",
     ),
     "schedule": (
-        "scoring:schedule",
+        "schedule:schedule",
         "Run the scheduler service: the nightly job on the cron schedule, until SIGTERM.",
     ),
     "score": (

@@ -1,4 +1,7 @@
-"""`oddflights score`, `nightly`, `schedule`, `anomalies`, `explain` and `runs`."""
+"""`oddflights score`, `nightly`, `rescore`, `anomalies` and `runs`.
+
+`schedule` (APScheduler) and `explain` (Pillow) have modules of their own, so that these
+commands, the nightly first, do not import what they never use."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import dataclasses
 import json
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,10 +23,9 @@ from oddflights.cli.common import (
     emit_rows,
     format_option,
     open_engine,
-    output_file_option,
 )
 from oddflights.cli.progress import progress_reporter, quiet_option
-from oddflights.db.flights import get_flight, list_flights
+from oddflights.db.flights import list_flights
 from oddflights.db.receivers import get_receiver, list_receivers
 from oddflights.db.runs import FAILED, OK, RUN_COLUMNS, finish_run, list_runs, start_run
 from oddflights.db.scores import ANOMALY_COLUMNS, query_anomalies, scoring_models
@@ -38,8 +39,6 @@ from oddflights.scheduler.nightly import (
     settle_shown_runs,
     sigterm_unwinds,
 )
-from oddflights.scheduler.service import cron_trigger, run_service
-from oddflights.scoring.pictures import residual_png
 from oddflights.scoring.score import score_day
 from oddflights.scoring.tag_text import add_tag_text
 
@@ -264,30 +263,6 @@ def rescore(
 
 
 @click.command()
-@click.option("--receiver", "receiver_name", default=None, help="Only this receiver.")
-@click.option("--all", "everyone", is_flag=True, help="Every receiver (also those added later).")
-@db_option
-def schedule(receiver_name: str | None, everyone: bool, db_url: str | None) -> None:
-    """Run the scheduler service: the nightly job on the cron schedule, until SIGTERM.
-
-    The schedule is ODDFLIGHTS_SCHEDULE (default "30 2 * * *") in the zone
-    ODDFLIGHTS_SCHEDULE_TZ (default UTC). The job is kept in the database's
-    `apscheduler_jobs` table; a run missed while the service was down runs at start-up
-    (within ODDFLIGHTS_MISFIRE_GRACE_HOURS). Run one scheduler per database.
-
-    Example: oddflights schedule --all
-    """
-    if everyone == (receiver_name is not None):
-        raise CliError("give --receiver NAME or --all (one of them)")
-    engine = open_engine(db_url)
-    names = None if everyone else [get_receiver(engine, str(receiver_name)).name]
-    url = engine.url.render_as_string(hide_password=False)
-    engine.dispose()
-    cron_trigger()  # a bad schedule stops here, before the service starts
-    run_service(url, names, on_event=lambda line: click.echo(line))
-
-
-@click.command()
 @click.option("--receiver", "receiver_name", required=True, help="Receiver name.")
 @click.option("--day", type=DAY, required=True, help="The day (receiver's zone).")
 @click.option("--all", "include_all", is_flag=True, help="Every scored flight, not just flagged.")
@@ -374,63 +349,6 @@ def anomalies(
         # Likewise registration and type: only when the aircraft table knows one.
         columns = [c for c in columns if c not in ("registration", "aircraft_type")]
     emit_rows(rows, fmt, columns, title=title)
-
-
-def _verdict(row: Any) -> str:
-    """FLAGGED, normal, or known (with the rule's reason), for `explain`."""
-    if row["known"]:
-        reason = f": {row['known_reason']}" if row["known_reason"] else ""
-        return f"known (rule {row['known_rule']}{reason})"
-    return "FLAGGED" if row["is_anomaly"] else "normal"
-
-
-@click.command()
-@click.argument("flight_id", type=int)
-@output_file_option("PNG")
-@click.option(
-    "--model", "model_id", type=int, default=None, help="Model (default: newest that scored it)."
-)
-@click.option("--scale", type=click.IntRange(1, 16), default=4, show_default=True)
-@db_option
-def explain(
-    flight_id: int, output: Path, model_id: int | None, scale: int, db_url: str | None
-) -> None:
-    """Save a flight's three-panel picture (input | reconstruction | |difference|) and print
-    its score and tags.
-
-    Example: oddflights explain 1234 -o flight-1234.png
-    """
-    engine = open_engine(db_url)
-    flight = get_flight(engine, flight_id)
-    models = scoring_models(engine, flight["receiver_id"], flight["day"])
-    if model_id is None:
-        if not models:
-            raise CliError(f"flight {flight_id} has not been scored (pass --model ID)")
-        model_id = models[0]
-    png = residual_png(engine, flight_id, model_id, scale)
-    try:
-        output.write_bytes(png)
-    except OSError as exc:
-        raise CliError(f"cannot write {output}: {exc.strerror}") from None
-    line = f"flight {flight_id} ({flight['icao24']}, {flight['callsign'] or 'no callsign'})"
-    if model_id in models:
-        df = query_anomalies(
-            engine, flight["receiver_id"], flight["day"], model_id=model_id, include_all=True
-        )
-        row = df[df["flight_id"] == flight_id]
-        if not row.empty:
-            r = row.iloc[0]
-            line += (
-                f": score {r['score']:.5g} (threshold {r['threshold']:.5g}), rank {r['rank']}"
-                f", {_verdict(r)}"
-                f", tags: {', '.join(r['tags']) or 'none'}"
-            )
-            if list(r["tags"]):
-                said = [dict(r)]
-                add_tag_text(engine, get_receiver(engine, str(r["receiver"])), said)
-                line += f"\n  in words: {'; '.join(said[0]['tag_text'])}"
-    click.echo(line)
-    click.echo(f"wrote {output}")
 
 
 @click.command()

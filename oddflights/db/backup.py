@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 
 from oddflights.db.engine import _MIGRATIONS, head_revision
 from oddflights.errors import OddflightsError
@@ -105,6 +104,8 @@ def backup_sqlite(url: str, out: Path, *, overwrite: bool = False) -> BackupInfo
 
 def known_revisions() -> list[str]:
     """Every schema revision this version of oddflights knows, newest first."""
+    from alembic.script import ScriptDirectory  # Alembic only where it is needed
+
     script = ScriptDirectory(str(_MIGRATIONS))
     return [r.revision for r in script.walk_revisions()]
 

@@ -20,7 +20,7 @@ from oddflights.flights.clean import CleanSettings
 from oddflights.flights.features import summarize_from
 from oddflights.flights.raster import RasterSettings, pack_many, project, rasterize_many
 from oddflights.flights.segment import DROP_KEYS, FlightSet, flight_table, segment
-from oddflights.memory import map_large_blocks, release_free_memory
+from oddflights.memory import release_free_memory
 from oddflights.progress import ProgressFn, Step, tell
 from oddflights.receivers import Receiver
 from oddflights.scoring.tags import facts_key, facts_of
@@ -120,7 +120,6 @@ def build_day(
     positions): only a batch's working copies are alive at once, not the whole day's. The
     result is that of the whole day at once (make_flights, flights_frame), bit for bit."""
     assert receiver.id is not None, "receiver must be stored"
-    map_large_blocks()  # the batches' arrays are given back as they go (see there)
     settings = settings or raster_settings(receiver)
     clean = clean or CleanSettings.from_config()
     start, end = receiver.day_bounds(day)

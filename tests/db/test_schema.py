@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.db import DatabaseError, open_db
-from oddflights.db.engine import current_revision, head_revision, upgrade
+from oddflights.db.engine import create_engine, current_revision, head_revision, upgrade
 from oddflights.db.models import PositionRow, ReceiverRow
 
 TABLES = {"receivers", "positions", "flights", "models", "runs", "scores", "locks"}
@@ -18,6 +18,43 @@ TABLES = {"receivers", "positions", "flights", "models", "runs", "scores", "lock
 def test_open_creates_every_table_at_head(engine: Engine) -> None:
     assert set(sa.inspect(engine).get_table_names()) >= TABLES
     assert current_revision(engine) == head_revision()
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    # HEAD_REVISION spares every run Alembic's import; it must name the newest migration.
+    from alembic.script import ScriptDirectory
+
+    from oddflights.db.engine import _MIGRATIONS, HEAD_REVISION
+
+    assert HEAD_REVISION == ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+
+
+def test_current_revision_matches_alembic_and_opening_imports_no_alembic(tmp_path) -> None:
+    # A fresh process: opening an up-to-date database reads the revision without Alembic,
+    # and reads the same revision Alembic's MigrationContext reads.
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    open_db(url).dispose()
+    code = (
+        "import sys\n"
+        "from oddflights.db import open_db\n"
+        "from oddflights.db.engine import current_revision\n"
+        f"eng = open_db({url!r})\n"
+        "print(current_revision(eng), 'alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [head_revision(), "False"]
+    from alembic.runtime.migration import MigrationContext
+
+    eng = open_db(url)
+    with eng.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+    eng.dispose()
+    empty = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert current_revision(empty) is None
+    empty.dispose()
 
 
 def test_upgrade_is_idempotent(db_url: str) -> None:
