@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from oddflights import config
 from oddflights.cli.common import CliError, db_option, emit_json, emit_rows, open_engine
 from oddflights.db.receivers import get_receiver
-from oddflights.ingest.files import ingest_input
+from oddflights.ingest.files import IngestStopped, ingest_input
 from oddflights.ingest.formats import FORMAT_NAMES, is_gzip_file
 from oddflights.ingest.live import LiveSummary, run_live
 from oddflights.ingest.readsb import FORMAT as READSB_TRACE
@@ -79,6 +80,33 @@ def _source(path: str, fmt: str) -> str:
     return READSB_TRACE if path != "-" and is_trace_source(path) else "file"
 
 
+class _Stop(threading.Event):
+    """Set by SIGTERM/SIGINT; ``signum``: the first signal's number."""
+
+    signum: int | None = None
+
+
+def _stopped_note(paths: tuple[str, ...], done: int, stopped: IngestStopped | None) -> str:
+    """Where a stopped file ingest got to: the files stored whole, how far into the one it
+    was in, the files not started."""
+    parts = [f"{done} of {len(paths)} file(s) stored whole"]
+    if stopped is not None:
+        size, unit = "", "bytes"
+        if stopped.path != "-" and Path(stopped.path).is_file():
+            if is_gzip_file(stopped.path):
+                unit = "uncompressed bytes"  # no total known
+            else:
+                size = f" of {Path(stopped.path).stat().st_size:,}"
+        parts.append(
+            f"{stopped.path}: the positions of its first {stopped.lines:,} lines "
+            f"({stopped.bytes_read:,}{size} {unit} read)"
+        )
+    left = len(paths) - done - (stopped is not None)
+    if left:
+        parts.append(f"{left} file(s) not started")
+    return "; ".join(parts)
+
+
 def _ingest_files(
     engine: Any,
     receiver: Receiver,
@@ -87,7 +115,10 @@ def _ingest_files(
     options: ParseOptions,
     rejects: IO[str] | None,
     show_progress: bool,
-) -> IngestSummary:
+    stop: threading.Event,
+) -> tuple[IngestSummary, str | None]:
+    """The files' summed summary, and where a stop left off (None when not stopped)."""
+    t0 = time.perf_counter()
     total = IngestSummary()
     # One watch for all the files: the warning is printed once, early, to stderr.
     watch = RangeWatch(receiver, lambda message: click.echo(f"Warning: {message}", err=True))
@@ -98,7 +129,10 @@ def _ingest_files(
         TimeRemainingColumn(),
         disable=not show_progress,
     ) as progress:
-        for path in paths:
+        for n_done, path in enumerate(paths):
+            if stop.is_set():
+                total.seconds = time.perf_counter() - t0
+                return total, _stopped_note(paths, n_done, None)
             size = None
             if path != "-" and Path(path).is_file():
                 # Compressed input advances by uncompressed bytes: no known total.
@@ -108,18 +142,26 @@ def _ingest_files(
             def advance(chunk: ParsedChunk, task: Any = task) -> None:
                 progress.advance(task, chunk.bytes_read)
 
-            total = total + ingest_input(
-                engine,
-                receiver,
-                path,
-                fmt,
-                options,
-                source=_source(path, fmt),
-                rejects_file=rejects,
-                progress=advance,
-                range_watch=watch,
-            )
-    return total
+            try:
+                summary = ingest_input(
+                    engine,
+                    receiver,
+                    path,
+                    fmt,
+                    options,
+                    source=_source(path, fmt),
+                    rejects_file=rejects,
+                    progress=advance,
+                    range_watch=watch,
+                    stop=stop,
+                )
+            except IngestStopped as exc:
+                total = total + exc.summary
+                total.seconds = time.perf_counter() - t0
+                return total, _stopped_note(paths, n_done, exc)
+            total = total + summary
+    total.seconds = time.perf_counter() - t0
+    return total, None if not stop.is_set() else _stopped_note(paths, len(paths), None)
 
 
 @click.command("ingest")
@@ -193,9 +235,10 @@ def ingest(
             what = "not a file" if Path(path).exists() else "no such file"
             folder = " (nor a folder of readsb traces)" if Path(path).is_dir() else ""
             raise CliError(f"{what}: {path}{folder}")
-    # A live ingest handles SIGTERM/SIGINT from before the database is opened: a stop while
-    # it opens or migrates ends the run cleanly once it is open, never with a traceback.
-    stop = _stop_on_signals() if live is not None else threading.Event()
+    # SIGTERM/SIGINT are handled from before the database is opened: a stop while it opens
+    # or migrates ends the run cleanly once it is open, never with a traceback. A file ingest
+    # stops after the chunk being written (see _ingest_files) and exits 128 + the signal.
+    stop = _stop_on_signals()
     engine = open_engine(db_url)
     receiver = get_receiver(engine, receiver_name)
     options = ParseOptions(
@@ -205,6 +248,7 @@ def ingest(
         chunk_lines=chunk_lines,
     )
     show_progress = not quiet and not as_json and sys.stdout.isatty()
+    stopped: str | None = None
     try:
         with ExitStack() as stack:
             rejects = None
@@ -213,8 +257,8 @@ def ingest(
             if live is not None:
                 summary = _ingest_live(engine, receiver, live, fmt, options, stop, rejects)
             else:
-                summary = _ingest_files(
-                    engine, receiver, paths, fmt, options, rejects, show_progress
+                summary, stopped = _ingest_files(
+                    engine, receiver, paths, fmt, options, rejects, show_progress, stop
                 )
     except OSError as exc:
         raise CliError(f"cannot write or read a file: {exc}") from None
@@ -222,20 +266,34 @@ def ingest(
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise CliError(f"database error: {reason}") from None
     _print_summary(summary, as_json)
+    if stopped is not None:
+        signum = stop.signum if isinstance(stop, _Stop) and stop.signum else signal.SIGINT
+        click.echo(
+            f"Stopped by {signal.Signals(signum).name}: {summary.accepted + summary.duplicates:,}"
+            f" positions stored ({summary.accepted:,} new); {stopped}. Run the same command "
+            "again to store the rest: stored positions are skipped.",
+            err=True,
+        )
+        click.get_current_context().exit(128 + signum)
 
 
 def _stop_on_signals() -> threading.Event:
     """An event set by SIGTERM (docker stop, systemd) or Ctrl-C until the command ends, when
     the previous handlers come back. A live ingest stops on it: it drains what the receiver
-    sent, writes it (or spools it), prints the summary and exits 0. A second signal while that
-    happens is ignored, so it cannot cut the flush short."""
-    stop = threading.Event()
+    sent, writes it (or spools it), prints the summary and exits 0. A file ingest stops once
+    the chunk being written is committed, prints the summary and how far it got, and exits
+    128 + the signal (130 for Ctrl-C). A second signal while that happens is ignored, so it
+    cannot cut the flush short. (Without this handler, Ctrl-C raised KeyboardInterrupt
+    wherever the main thread was, where a finalizer could swallow it.)"""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         return stop  # signals reach the main thread only
 
     def on_signal(signum: int, _frame: object) -> None:
         # Nothing is printed here: a handler that writes could interrupt a write to the
         # same stream.
+        if not stop.is_set():
+            stop.signum = signum
         stop.set()
 
     handled = (signal.SIGTERM, signal.SIGINT)

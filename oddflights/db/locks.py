@@ -15,8 +15,9 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -240,6 +241,28 @@ def lock_is_held(engine: Engine, name: str) -> bool:
             return bool(conn.execute(query, {"hi": key >> 32, "lo": key & 0xFFFF_FFFF}).scalar())
     row = lock_holder(engine, name)
     return row is not None and not holder_is_dead(row[0])
+
+
+def wait_until_free(
+    engine: Engine,
+    name: str,
+    timeout_s: float,
+    poll_s: float = 1.0,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Wait up to ``timeout_s`` for the lock ``name`` to have no live holder (``lock_is_held``
+    False): True when it is free (it may be taken by someone else right after), False when
+    still held at the end. For a retry whose dead predecessor's session still holds the lock
+    until the server notices (PostgreSQL: TCP keepalives)."""
+    deadline = clock() + timeout_s
+    while lock_is_held(engine, name):
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        sleep(min(poll_s, left))
+    return True
 
 
 @contextmanager

@@ -68,15 +68,27 @@ def build_autoencoder(
     learning_rate: float = 1e-3,
     pos_weight: float = 1.0,
     metrics: list[keras.metrics.Metric] | None = None,
+    init_seeds: tuple[int, int] | None = None,
 ) -> keras.Model:
-    """The seed model, compiled: size×size×1 images in [0, 1] in, reconstructions out."""
+    """The seed model, compiled: size×size×1 images in [0, 1] in, reconstructions out.
+    ``init_seeds``: the seeds of the encoder's and decoder's initial weights (default: drawn
+    by Keras from Python's global ``random``)."""
+    enc_init, dec_init = (
+        ("glorot_uniform", "glorot_uniform")
+        if init_seeds is None
+        else tuple(keras.initializers.GlorotUniform(seed=s) for s in init_seeds)
+    )
     hidden = hidden or size * size // 10  # the seed's 409 units for 64×64
     inputs = keras.Input(shape=(size, size, 1), name="image")
     # Encoder
     x = keras.layers.Flatten(name="flatten")(inputs)
-    code = keras.layers.Dense(hidden, activation="relu", name="encoder")(x)
+    code = keras.layers.Dense(
+        hidden, activation="relu", kernel_initializer=enc_init, name="encoder"
+    )(x)
     # Decoder
-    x = keras.layers.Dense(size * size, activation="sigmoid", name="decoder")(code)
+    x = keras.layers.Dense(
+        size * size, activation="sigmoid", kernel_initializer=dec_init, name="decoder"
+    )(code)
     outputs = keras.layers.Reshape((size, size, 1), name="reconstruction")(x)
     model = keras.Model(inputs, outputs, name="autoencoder")
     model.compile(

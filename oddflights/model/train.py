@@ -3,6 +3,7 @@ trivial baselines, the collapse guard, and the threshold calibrated on the valid
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,7 @@ class _Batches(keras.utils.PyDataset):
         augmenter: keras.Model | None,
         seed: int,
         variation: Variation | None = None,
+        batch_rng: random.Random | None = None,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         self.images = images
@@ -89,11 +91,25 @@ class _Batches(keras.utils.PyDataset):
         self.epoch = 0
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
+        # The order of the batches in an epoch: Keras's shuffle (fit(shuffle=False)), drawn
+        # here from ``batch_rng`` as Keras draws it from Python's global `random`: at each
+        # epoch's start, which Keras also marks with an on_epoch_end before the first.
+        self.batch_rng = batch_rng
+        self.batch_order = None if batch_rng is None else list(range(len(self)))
+
+    def _batch_order(self) -> list[int] | None:
+        if self.batch_rng is None:
+            return None
+        order = list(range(len(self)))
+        self.batch_rng.shuffle(order)
+        return order
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __getitem__(self, idx: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        if self.batch_order is not None:
+            idx = self.batch_order[idx]
         x = self.images[self.order[idx * self.batch_size : (idx + 1) * self.batch_size]]
         if self.variation is not None:
             rng = np.random.default_rng([self.seed, self.epoch, idx])
@@ -105,9 +121,12 @@ class _Batches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = self.rng.permutation(len(self.images))
+        self.batch_order = self._batch_order()
 
 
-def training_batches(x_train: NDArray[np.float32], config: TrainConfig) -> _Batches:
+def training_batches(
+    x_train: NDArray[np.float32], config: TrainConfig, batch_rng: random.Random | None = None
+) -> _Batches:
     """The batches ``train_model`` fits on: shuffled, with ``config``'s augmentation (day-to-day
     variation, then the seed's shift and flip when set), seeded by ``config.seed``."""
     size = int(x_train.shape[1])
@@ -117,6 +136,7 @@ def training_batches(x_train: NDArray[np.float32], config: TrainConfig) -> _Batc
         build_augmenter(size, config.shift_px, config.flip, seed=config.seed),
         config.seed,
         VARIATIONS.get(config.augment),
+        batch_rng,
     )
 
 
@@ -213,6 +233,11 @@ def train_model(
         )
     size = int(x_train.shape[1])
     keras.utils.set_random_seed(config.seed)
+    # Keras's unseeded draws (initial weights, the batch order) come from Python's global
+    # `random`, which other threads of the process draw from too (a Dask worker's event
+    # loop): they come from a private generator instead, the numbers random.seed(seed) gives.
+    own = random.Random(config.seed)
+    init_seeds = (own.randint(1, int(1e9)), own.randint(1, int(1e9)))
     pos_weight = resolve_pos_weight(config, x_train)
     model = build_autoencoder(
         size=size,
@@ -221,13 +246,15 @@ def train_model(
         learning_rate=config.learning_rate,
         pos_weight=pos_weight,
         metrics=keras_metrics(),
+        init_seeds=init_seeds,
     )
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
     )
     fit = model.fit(
-        training_batches(x_train, config),
+        training_batches(x_train, config, own),
         validation_data=(x_val, x_val),
+        shuffle=False,
         epochs=config.epochs,
         callbacks=[stop, *(callbacks or [])],
         verbose=0,

@@ -12,6 +12,12 @@ PostgreSQL database every worker shares.
   record is marked ``interrupted`` and its day redone, and every stage replaces what it stores
   in one transaction (flights, scores; a model is stored once, complete, at the end of its
   training, and then no longer due) — no duplicate or half-written rows.
+- A lingering lock: a try that died with its host (or behind a cut network) leaves its
+  PostgreSQL session, and the receiver's advisory lock, until the server notices. The workers'
+  connections ask the server for TCP keepalives (``KEEPALIVE``: a vanished client is dropped
+  within about a minute, not the kernel's two hours), and a task whose receiver is locked
+  waits up to ``LOCK_WAIT_S`` for the lock before it reports ``locked``. (No idle timeout: the
+  lock's session is idle for the whole run.)
 - Memory: a task whose receiver is due to train asks for the worker resource ``TRAIN=1``, so a
   worker started with ``--resources TRAIN=1`` trains one model at a time; without any such
   worker the tasks run unbounded (a warning says so).
@@ -27,13 +33,17 @@ Dask (``pip install 'oddflights[cluster]'``) is imported only here, and only whe
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from oddflights.errors import OddflightsError
+from oddflights.model.threads import model_threads, use_model_threads
 from oddflights.progress import ProgressFn, Step, tell
 from oddflights.receivers import Receiver
 from oddflights.scheduler.nightly import NightlyReport, NightlySettings, ReceiverOutcome
@@ -47,6 +57,12 @@ _log = logging.getLogger(__name__)
 # (distributed.scheduler.allowed-failures) instead.
 RETRIES = 2
 TRAIN = "TRAIN"
+# How long a task waits for its receiver's lock (a dead try's session holding it) before it
+# reports "locked": past the keepalive's detection (30 + 3 × 10 s), with a margin.
+LOCK_WAIT_S = 120.0
+# Server-side (the session dropped, its locks released, when the client vanished) and client-
+# side (a worker's read from a vanished server ends) TCP keepalives of the workers' sessions.
+KEEPALIVE = {"idle": 30, "interval": 10, "count": 3}
 
 
 class ClusterError(OddflightsError, RuntimeError):
@@ -85,13 +101,49 @@ def shared_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+def worker_url(db_url: str) -> str:
+    """``db_url`` with the workers' connection settings: TCP keepalives on both ends
+    (``KEEPALIVE``) and an ``application_name`` that names the worker's host and process (to
+    find a lingering session in ``pg_stat_activity``)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    k = KEEPALIVE
+    server = (
+        f"-c tcp_keepalives_idle={k['idle']} -c tcp_keepalives_interval={k['interval']}"
+        f" -c tcp_keepalives_count={k['count']}"
+    )
+    given = url.query.get("options") or ""
+    options = " ".join(o for o in (*([given] if isinstance(given, str) else given), server) if o)
+    return url.update_query_dict(
+        {
+            "options": options,
+            "keepalives": "1",
+            "keepalives_idle": str(k["idle"]),
+            "keepalives_interval": str(k["interval"]),
+            "keepalives_count": str(k["count"]),
+            "application_name": f"oddflights-worker {socket.gethostname()[:30]}:{os.getpid()}",
+        }
+    ).render_as_string(hide_password=False)
+
+
 def _open(db_url: str) -> Engine:
     from sqlalchemy.pool import NullPool
 
     from oddflights.db import open_db
 
     # No pool: a task's connections end with it, and nothing is shared across a fork.
-    return open_db(db_url, migrate=False, poolclass=NullPool)
+    return open_db(worker_url(db_url), migrate=False, poolclass=NullPool)
+
+
+def _wait_for_lock(engine: Engine, name: str) -> None:
+    """Wait (up to ``LOCK_WAIT_S``) while the receiver's lock is held: by a dead try's
+    lingering session, it is released within the keepalive's minute; by a live run, the task
+    then finds it locked and says so, as before."""
+    from oddflights.db.locks import wait_until_free
+
+    if not wait_until_free(engine, name, LOCK_WAIT_S):
+        _log.warning("lock %s still held after %.0f s", name, LOCK_WAIT_S)
 
 
 def nightly_task(
@@ -106,8 +158,7 @@ def nightly_task(
     """One receiver's nightly on a worker (``run_receiver``, then the prune), as plain data;
     with the submitter's ``model_threads``, so a model trained here is the serial run's."""
     from oddflights.db.receivers import get_receiver
-    from oddflights.model.threads import use_model_threads
-    from oddflights.scheduler.nightly import run_receiver
+    from oddflights.scheduler.nightly import lock_name, run_receiver
     from oddflights.scheduler.prune import prune_after_nightly
     from oddflights.scheduler.rescore import outcome_to_dict
 
@@ -116,6 +167,7 @@ def nightly_task(
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
+        _wait_for_lock(engine, lock_name(rec))
         outcome = run_receiver(engine, rec, today, day, settings, train_config)
         if outcome.status != "locked":
             pruned = prune_after_nightly(engine, rec, settings.prune_keep_days, today)
@@ -136,7 +188,7 @@ def rescore_task(
     """One receiver's rescoring on a worker, as plain data (scored with the submitter's
     ``model_threads``: the serial run's scores)."""
     from oddflights.db.receivers import get_receiver
-    from oddflights.model.threads import use_model_threads
+    from oddflights.scheduler.nightly import lock_name
     from oddflights.scheduler.rescore import outcome_to_dict, rescore_receiver
 
     if model_threads is not None:
@@ -144,6 +196,7 @@ def rescore_task(
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
+        _wait_for_lock(engine, lock_name(rec))
         return outcome_to_dict(rescore_receiver(engine, rec, days, model_id, lock_stale_hours))
     finally:
         engine.dispose()
@@ -161,6 +214,31 @@ def will_train(engine: Engine, receiver: Receiver, days: list[date], retrain_day
     from oddflights.scheduler.nightly import training_due
 
     return any(training_due(engine, receiver, d, retrain_days) for d in days)
+
+
+def _submit_all(
+    client: Client,
+    fn: Callable[..., dict[str, Any]],
+    what: str,
+    tasks: list[tuple[str, tuple[Any, ...], bool]],
+) -> dict[Any, str]:
+    """Submit ``fn(*args)`` for each ``(receiver, args, trains)``, in the order given, each
+    retried ``RETRIES`` times; a task that ``trains`` asks for ``TRAIN=1`` and goes first.
+    The futures map to their receiver's name, in submission order (``_gather``'s order)."""
+    futures: dict[Any, str] = {}
+    for name, args, trains in tasks:
+        fut = client.submit(
+            fn,
+            *args,
+            key=f"{what}-{name}-{time.time_ns()}",
+            retries=RETRIES,
+            resources={TRAIN: 1} if trains else None,
+            # The longest (training) first: the night ends sooner.
+            priority=1 if trains else 0,
+            pure=False,
+        )
+        futures[fut] = name
+    return futures
 
 
 def _gather(
@@ -199,7 +277,6 @@ def nightly_on_cluster(
     progress: ProgressFn | None = None,
 ) -> NightlyReport:
     """``run_nightly`` with each receiver a task on the cluster ``client`` talks to."""
-    from oddflights.model.threads import model_threads
     from oddflights.model.train_config import TrainConfig
     from oddflights.scheduler.nightly import days_to_do
 
@@ -210,29 +287,15 @@ def nightly_on_cluster(
     slots = has_train_slots(client)
     if not slots:
         _log.warning("no Dask worker offers %s=1: training memory is not bounded", TRAIN)
-    futures: dict[Any, str] = {}
+    tasks: list[tuple[str, tuple[Any, ...], bool]] = []
     for rec in receivers:
         local_today = today or datetime.now(rec.zone).date()
         trains = slots and will_train(
             engine, rec, days_to_do(engine, rec, local_today, day), settings.retrain_days
         )
-        fut = client.submit(
-            nightly_task,
-            url,
-            rec.name,
-            local_today,
-            day,
-            settings,
-            train_config,
-            model_threads(),
-            key=f"nightly-{rec.name}-{time.time_ns()}",
-            retries=RETRIES,
-            resources={TRAIN: 1} if trains else None,
-            # The longest (training) first: the night ends sooner.
-            priority=1 if trains else 0,
-            pure=False,
-        )
-        futures[fut] = rec.name
+        args = (url, rec.name, local_today, day, settings, train_config, model_threads())
+        tasks.append((rec.name, args, trains))
+    futures = _submit_all(client, nightly_task, "nightly", tasks)
     report = NightlyReport(receivers=_gather(client, futures, "nightly", progress))
     report.seconds = time.perf_counter() - t0
     return report
@@ -249,25 +312,11 @@ def rescore_on_cluster(
     progress: ProgressFn | None = None,
 ) -> NightlyReport:
     """``run_rescore`` with each receiver a task on the cluster."""
-    from oddflights.model.threads import model_threads
-
     t0 = time.perf_counter()
     url = shared_url(engine)
-    futures: dict[Any, str] = {}
-    for rec in receivers:
-        fut = client.submit(
-            rescore_task,
-            url,
-            rec.name,
-            days,
-            model_id,
-            lock_stale_hours,
-            model_threads(),
-            key=f"rescore-{rec.name}-{time.time_ns()}",
-            retries=RETRIES,
-            pure=False,
-        )
-        futures[fut] = rec.name
+    args = (days, model_id, lock_stale_hours, model_threads())
+    tasks = [(rec.name, (url, rec.name, *args), False) for rec in receivers]
+    futures = _submit_all(client, rescore_task, "rescore", tasks)
     report = NightlyReport(receivers=_gather(client, futures, "rescore", progress))
     report.seconds = time.perf_counter() - t0
     return report

@@ -25,6 +25,7 @@ from oddflights.db.locks import (
     process_space,
     process_state,
     try_lock,
+    wait_until_free,
 )
 from oddflights.db.models import LockRow
 
@@ -210,3 +211,30 @@ def test_a_holder_killed_with_9_frees_the_lock(db_url: str) -> None:
         proc.kill()
         proc.wait()
         engine.dispose()
+
+
+def test_wait_until_free_waits_for_the_holder_and_no_longer_than_asked(engine: Engine) -> None:
+    held = try_lock(engine, NAME, STALE)
+    assert held is not None
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    # Held throughout: False once the time is up, having slept no longer than asked.
+    assert not wait_until_free(engine, NAME, 2.5, 1.0, clock=lambda: now[0], sleep=sleep)
+    assert slept == [1.0, 1.0, 0.5]
+
+    def release_on_first_sleep(s: float) -> None:
+        held.release()
+        sleep(s)
+
+    slept.clear()
+    assert wait_until_free(
+        engine, NAME, 60.0, 1.0, clock=lambda: now[0], sleep=release_on_first_sleep
+    )
+    assert slept == [1.0]
+    # Free: no wait at all.
+    assert wait_until_free(engine, NAME, 0.0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 import uuid
@@ -21,15 +23,30 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.db import open_db
-from oddflights.db.receivers import list_receivers
+from oddflights.db.locks import try_lock
+from oddflights.db.receivers import add_receiver, list_receivers
 from oddflights.db.registry import insert_model
 from oddflights.receivers import Receiver
-from oddflights.scheduler.cluster import nightly_on_cluster, rescore_on_cluster
-from oddflights.scheduler.nightly import PAUSE_ENV, PAUSE_FILE_ENV, NightlySettings, run_nightly
+from oddflights.scheduler import cluster as cluster_mod
+from oddflights.scheduler.cluster import (
+    _open,
+    nightly_on_cluster,
+    nightly_task,
+    rescore_on_cluster,
+    rescore_task,
+    will_train,
+)
+from oddflights.scheduler.nightly import (
+    PAUSE_ENV,
+    PAUSE_FILE_ENV,
+    NightlySettings,
+    lock_name,
+    run_nightly,
+)
 from oddflights.scheduler.rescore import run_rescore
-from tests.conftest import PG_URL, _pg_schema_url
+from tests.conftest import PG_URL, _pg_schema_url, pg_schema
 from tests.model.routes import made_up_detector
-from tests.scoring.simdb import D0, RECEIVER, load, simulation
+from tests.scoring.simdb import D0, RECEIVER, TINY, load, simulation
 
 distributed = pytest.importorskip("distributed")
 
@@ -73,7 +90,7 @@ def fresh_db() -> Iterator[Any]:
 
     yield make
     for db in made:
-        schema = sa.engine.make_url(db.url).query["options"].split("=")[1]
+        schema = str(sa.engine.make_url(db.url).query["options"]).split("=")[1]
         db.engine.dispose()
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
@@ -228,3 +245,126 @@ def test_a_worker_killed_mid_run_leaves_the_rows_of_a_serial_run(
     with db.engine.connect() as conn:
         statuses = [r[0] for r in conn.exec_driver_sql("SELECT status FROM runs")]
     assert statuses.count("interrupted") == 1
+
+
+# Training on a worker: two receivers due to train (3 warm-up days, the fourth scored with the
+# model trained for it: the smallest data whose tiny seeded model is "ready"). Workers start
+# with OMP_NUM_THREADS=1; the submitter's model_threads is to make their model the serial one.
+TRAIN_SETTINGS = NightlySettings(retrain_days=7, train_window_days=14, warmup_days=3)
+TRAIN_DAYS = 4
+TRAIN_FLIGHTS = 80
+TRAIN_TODAY = D0 + timedelta(days=TRAIN_DAYS)
+
+
+def _load_untrained(url: str) -> Engine:
+    engine = open_db(url)
+    for i in range(2):
+        rec = Receiver(f"t{i}", RECEIVER.lat, RECEIVER.lon, RECEIVER.range_km, RECEIVER.timezone)
+        load(engine, simulation(TRAIN_DAYS, TRAIN_FLIGHTS, seed=5 + 2 * i), rec)
+    return engine
+
+
+def _calibration(engine: Engine) -> list[tuple[str, str]]:
+    """Each receiver's model calibration (the validation errors behind its threshold)."""
+    query = (
+        "SELECT r.name, m.calibration::text FROM models m JOIN receivers r"
+        " ON r.id = m.receiver_id ORDER BY r.name"
+    )
+    with engine.connect() as conn:
+        return [(r[0], r[1]) for r in conn.exec_driver_sql(query)]
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_a_worker_is_the_serial_runs(cluster: Any) -> None:
+    with pg_schema() as serial_url, pg_schema() as cluster_url:
+        serial_db = _load_untrained(serial_url)
+        cluster_db = _load_untrained(cluster_url)
+        try:
+            recs = list_receivers(cluster_db)
+            due = D0 + timedelta(days=TRAIN_DAYS - 1)
+            assert all(will_train(cluster_db, r, [due], TRAIN_SETTINGS.retrain_days) for r in recs)
+            tf_here = "tensorflow" in sys.modules
+            report = nightly_on_cluster(
+                cluster,
+                cluster_db,
+                recs,
+                today=TRAIN_TODAY,
+                settings=TRAIN_SETTINGS,
+                train_config=TINY,
+            )
+            # Each training ran in a worker process (TRAIN=1 each), not here.
+            assert tf_here or "tensorflow" not in sys.modules
+            serial = run_nightly(
+                serial_db,
+                list_receivers(serial_db),
+                today=TRAIN_TODAY,
+                settings=TRAIN_SETTINGS,
+                train_config=TINY,
+            )
+            assert serial.ok, serial.to_dict()
+            trained = [r.days[-1].counts for r in serial.receivers]
+            assert [c["train_status"] for c in trained] == ["ready", "ready"]
+            assert all(c["scored"] > 50 for c in trained)
+            on_cluster, here = _rows(cluster_db), _rows(serial_db)
+            # The two models (status, threshold) first: the clearest message when they differ.
+            assert on_cluster["models"] == here["models"]
+            assert _calibration(cluster_db) == _calibration(serial_db)
+            assert report.ok, report.to_dict()
+            assert [r.days[-1].counts for r in report.receivers] == trained
+            # Every score and flag of the scored day, the flights and the runs: equal.
+            assert len(here["scores"]) == sum(c["scored"] for c in trained)
+            assert on_cluster == here
+        finally:
+            serial_db.dispose()
+            cluster_db.dispose()
+
+
+def test_worker_sessions_ask_the_server_for_tcp_keepalives() -> None:
+    """A worker's session that lingers after its host died (its receiver's advisory lock with
+    it) is dropped by the server within about a minute: keepalives 30 s idle + 3 × 10 s."""
+    with pg_schema() as url:
+        open_db(url).dispose()  # migrated
+        engine = _open(url)
+        try:
+            with engine.connect() as conn:
+                got = {
+                    name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                    for name in (
+                        "tcp_keepalives_idle",
+                        "tcp_keepalives_interval",
+                        "tcp_keepalives_count",
+                        "application_name",
+                    )
+                }
+                # The schema of the URL is kept (its options are extended, not replaced).
+                assert conn.exec_driver_sql("SELECT count(*) FROM receivers").scalar() == 0
+        finally:
+            engine.dispose()
+    assert (got["tcp_keepalives_idle"], got["tcp_keepalives_interval"]) == ("30", "10")
+    assert got["tcp_keepalives_count"] == "3"
+    assert got["application_name"] == f"oddflights-worker {socket.gethostname()[:30]}:{os.getpid()}"
+
+
+def test_a_task_waits_for_a_lock_left_by_a_dead_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock held by another session (a dead try's, not yet dropped by the server): the
+    retried task waits for its release and runs, instead of reporting the receiver locked;
+    a lock still held after LOCK_WAIT_S is reported locked, as before."""
+    with pg_schema() as url:
+        engine = open_db(url)
+        try:
+            add_receiver(engine, Receiver("r0", 52.0, 5.0, 200.0, "UTC"))
+            lingering = try_lock(engine, lock_name("r0"), timedelta(hours=6))
+            assert lingering is not None
+            monkeypatch.setattr(cluster_mod, "LOCK_WAIT_S", 0.3)
+            out = nightly_task(url, "r0", TODAY, None, SETTINGS, None)
+            assert out["status"] == "locked"
+            assert rescore_task(url, "r0", RESCORED, None, 6.0)["status"] == "locked"
+            monkeypatch.setattr(cluster_mod, "LOCK_WAIT_S", 60.0)
+            timer = threading.Timer(1.0, lingering.release)
+            timer.start()
+            out = nightly_task(url, "r0", TODAY, None, SETTINGS, None)
+            timer.join()
+            assert out["status"] == "nothing", out  # no positions: no day to do
+            assert rescore_task(url, "r0", RESCORED, None, 6.0)["status"] == "failed"
+        finally:
+            engine.dispose()
