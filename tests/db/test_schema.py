@@ -26,7 +26,7 @@ def test_head_revision_constant_is_alembics_head() -> None:
 
     from oddflights.db.engine import _MIGRATIONS, HEAD_REVISION
 
-    assert HEAD_REVISION == ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    assert ScriptDirectory(str(_MIGRATIONS)).get_current_head() == HEAD_REVISION
 
 
 def test_current_revision_matches_alembic_and_opening_imports_no_alembic(tmp_path) -> None:
