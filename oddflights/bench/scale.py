@@ -14,6 +14,7 @@ are compared (they must be identical).
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
 import uuid
@@ -153,6 +154,18 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy (all processes; Linux ``/proc/stat``):
+    the PostgreSQL server, Dask's scheduler and nannies count too, not just the workers."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / float(os.sysconf("SC_CLK_TCK"))
+
+
 def _warm() -> int:
     """Import what a task imports, so that start-up is not timed as work."""
     import oddflights.scheduler.cluster
@@ -182,11 +195,13 @@ def _cluster_run(
     ):
         client.run(_warm)
         cpu0 = sum(client.run(time.process_time).values())
+        busy0 = _machine_busy_s()
         t0 = time.perf_counter()
         report = nightly_on_cluster(
             client, engine, receivers, today=DAY0 + timedelta(days=1), settings=settings
         )
         wall = time.perf_counter() - t0
+        busy1 = _machine_busy_s()
         # The workers' own CPU: the rest of the wall time is PostgreSQL, or other work on
         # the machine's cores.
         cpu = sum(client.run(time.process_time).values()) - cpu0
@@ -200,6 +215,10 @@ def _cluster_run(
         "seconds": wall,
         "receiver_days_per_min": days / wall * 60,
         "workers_cpu_s": cpu,
+        # Cores the whole machine kept busy meanwhile: one worker already keeps more than one
+        # (PostgreSQL streams a day's positions while the worker decodes them), which bounds
+        # what a second worker can add on the same cores.
+        "machine_busy_cores": None if busy0 is None or busy1 is None else (busy1 - busy0) / wall,
         "peak_rss_mb_per_worker": sorted(rss.values()),
     }
 
@@ -294,6 +313,14 @@ def run_scale(
     base = runs[0]["receiver_days_per_min"]
     for r in runs:
         r["speedup"] = r["receiver_days_per_min"] / base
+    # The most n workers can gain over the first run on this machine's cores when that run
+    # already kept ``machine_busy_cores`` of them busy: min(n / n0, cores / its busy cores).
+    busy_0 = runs[0].get("machine_busy_cores")
+    cores = os.cpu_count() or 1
+    for r in runs:
+        r["speedup_bound"] = (
+            None if not busy_0 else min(r["workers"] / runs[0]["workers"], cores / busy_0)
+        )
     per_day = stages["build_s"] + stages["score_s"]
     # Per-day costs scale with flights: estimated at a 1,000-flight day.
     per_1000 = per_day * 1000 / cfg.flights_per_day

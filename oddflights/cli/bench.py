@@ -297,6 +297,10 @@ def scale(
             "seconds": f"{r['seconds']:.1f}",
             "receiver_days_per_min": f"{r['receiver_days_per_min']:.2f}",
             "speedup": f"{r['speedup']:.2f}",
+            "busy_cores": ""
+            if r["machine_busy_cores"] is None
+            else f"{r['machine_busy_cores']:.2f}",
+            "speedup_bound": "" if r["speedup_bound"] is None else f"{r['speedup_bound']:.2f}",
             "peak_rss_mb": ", ".join(f"{m:.0f}" for m in r["peak_rss_mb_per_worker"]),
             "scores_identical": "yes" if r["scores_identical"] else "NO",
         }

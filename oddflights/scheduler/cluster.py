@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from oddflights.errors import OddflightsError
+from oddflights.memory import keep_freed_heap, release_free_memory
 from oddflights.model.threads import model_threads, use_model_threads
 from oddflights.progress import ProgressFn, Step, tell
 from oddflights.receivers import Receiver
@@ -164,6 +165,7 @@ def nightly_task(
 
     if model_threads is not None:
         use_model_threads(model_threads)
+    keep_freed_heap()
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
@@ -175,6 +177,7 @@ def nightly_task(
         return outcome_to_dict(outcome)
     finally:
         engine.dispose()
+        release_free_memory()
 
 
 def rescore_task(
@@ -193,6 +196,7 @@ def rescore_task(
 
     if model_threads is not None:
         use_model_threads(model_threads)
+    keep_freed_heap()
     engine = _open(db_url)
     try:
         rec = get_receiver(engine, receiver)
@@ -200,6 +204,7 @@ def rescore_task(
         return outcome_to_dict(rescore_receiver(engine, rec, days, model_id, lock_stale_hours))
     finally:
         engine.dispose()
+        release_free_memory()
 
 
 def has_train_slots(client: Client) -> bool:
