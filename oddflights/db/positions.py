@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.columns import POSITION_COLUMNS
+from oddflights.db.split_read import MIN_SPAN_MS, hour_slices, read_split, split_path, usable_cpus
 from oddflights.db.types import POSITION_OFFSETS, POSITION_SCALES, to_millis
 
 _log = logging.getLogger(__name__)
@@ -692,33 +693,36 @@ def _sqlite_arrays(
     wanted: list[str],
 ) -> PositionArrays:
     # Stored times are whole milliseconds: ts >= t holds for ms >= ceil(t), ts < t for ms < ceil(t).
-    where, params = ["receiver_id = ?"], [receiver_id]
-    if start is not None:
-        where.append("ts >= ?")
-        params.append(_ceil_ms(start))
-    if end is not None:
-        where.append("ts < ?")
-        params.append(_ceil_ms(end))
+    start_ms = None if start is None else _ceil_ms(start)
+    end_ms = None if end is None else _ceil_ms(end)
+    key, params = ["receiver_id = ?"], [receiver_id]
     if icao24 is not None:
-        where.append("icao24 = ?")
+        key.append("icao24 = ?")
         params.append(int(icao24, 16) - _STORED["icao24"] if len(icao24) == 6 else -(1 << 40))
-    source = f"FROM positions WHERE {' AND '.join(where)}"
+    given = [("ts >= ?", start_ms), ("ts < ?", end_ms)]
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
         cur = raw.cursor()
         try:
-            # ts as an offset from the first time asked for (or stored), in as few bits as
-            # the span needs; the callsign id in as many bits as the largest id.
-            lo, hi = (None if start is None else params[1]), None
-            if lo is None or end is None:
-                lo_db, hi_db = cur.execute(f"SELECT min(ts), max(ts) {source}", params).fetchone()
+            # The span read, [lo, hi), as the bounds given, else as stored. Every read below
+            # names it exactly (one ts range: SQLite keys a search on one range of a column
+            # and would only filter by a second), so every row's ts - lo fits the ts field.
+            if start_ms is None or end_ms is None:
+                where = key + [sql for sql, value in given if value is not None]
+                where_params = params + [value for _, value in given if value is not None]
+                lo_db, hi_db = cur.execute(
+                    f"SELECT min(ts), max(ts) FROM positions WHERE {' AND '.join(where)}",
+                    where_params,
+                ).fetchone()
                 if lo_db is None:
                     return _SqliteReader(wanted, 0).arrays(cur)
-                lo = lo_db if lo is None else lo
-                hi = hi_db
+                lo = start_ms if start_ms is not None else int(lo_db)
+                hi = end_ms if end_ms is not None else int(hi_db) + 1
             else:
-                hi = _ceil_ms(end)
+                lo, hi = start_ms, end_ms
+            # ts as an offset from lo, in as few bits as the span needs; the callsign id in
+            # as many bits as the largest id.
             fields = [("ts", f"ts - {lo}", max(1, int(hi - lo).bit_length()))]
             fields += [(n, *_FIELDS[n]) for n in wanted if n in _FIELDS]
             if "callsign" in wanted:
@@ -728,10 +732,20 @@ def _sqlite_arrays(
             select = ", ".join(_word_sql(w) for w in words)
             dtype = np.dtype([(f"w{k}", "i8") for k in range(len(words))])
             reader = _SqliteReader(wanted, lo)
-            cur.execute(f"SELECT {select} {source} ORDER BY ts", params)
+            reader.layout = words
+            sql = (
+                f"SELECT {select} FROM positions WHERE {' AND '.join(key)} "
+                "AND ts >= ? AND ts < ? ORDER BY ts"
+            )
+            path = split_path(engine.url.database, dict(engine.url.query))
+            if path is not None and icao24 is None and hi - lo >= MIN_SPAN_MS and usable_cpus() > 1:
+                reader.words = read_split(
+                    cur, path, sql, params, hour_slices(lo, hi), dtype, READ_CHUNK_ROWS
+                )
+                return reader.arrays(cur)
+            cur.execute(sql, [*params, lo, hi])
             # Chunks bound the Python objects alive at once; each becomes a typed record array
             # straight from the cursor (no list of tuples in between).
-            reader.layout = words
             while len(chunk := np.fromiter(itertools.islice(cur, READ_CHUNK_ROWS), dtype)):
                 reader.words.append(chunk)
             return reader.arrays(cur)
@@ -748,15 +762,16 @@ class _SqliteReader:
         self.words: list[npt.NDArray[Any]] = []
         self.layout: list[list[tuple[str, str, int, int]]] = []
 
-    def _field(self, rows: npt.NDArray[Any], name: str) -> npt.NDArray[np.int64] | None:
-        """One field of the packed rows, as a new array (None when not read)."""
-        for k, word in enumerate(self.layout):
+    def _field(
+        self, words: list[npt.NDArray[np.uint64]], name: str
+    ) -> npt.NDArray[np.int64] | None:
+        """One field of the packed words, as a new array (None when not read)."""
+        for w, word in zip(words, self.layout, strict=True):
             for field_name, _, bits, shift in word:
                 if field_name != name:
                     continue
                 # Shifted, then masked in place; a field ends below bit 63, so its int64
                 # view is its value.
-                w = rows[f"w{k}"].view(np.uint64)
                 mask = np.uint64((1 << bits) - 1)
                 if shift:
                     field = w >> np.uint64(shift)
@@ -772,16 +787,18 @@ class _SqliteReader:
         rows = np.concatenate(self.words) if self.words else np.zeros(0, dtype)
         self.words = []
         empty = np.zeros(0, dtype=np.int64)
-        icao = self._field(rows, "icao24")
+        words = [rows[f"w{k}"].view(np.uint64) for k in range(len(self.layout))]
+        icao = self._field(words, "icao24")
         # Sorted by (icao24, ts): rows came in time order, so a stable sort by address is
-        # enough; fixed-width lowercase hex sorts as the integers do. The packed rows are put
+        # enough; fixed-width lowercase hex sorts as the integers do. The packed words are put
         # in that order once (a word is fewer bytes to move than the fields it holds).
         order = _stable_order(empty if icao is None else icao)
         del icao
-        rows = rows[order]
+        words = [w.take(order) for w in words]
+        del rows
 
         def field(name: str) -> npt.NDArray[np.int64]:
-            got = self._field(rows, name)
+            got = self._field(words, name)
             return empty if got is None else got
 
         by_icao = field("icao24")
