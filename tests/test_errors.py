@@ -39,8 +39,9 @@ _BUILTIN_ERRORS = {
     "OSError",
 }
 # Control flow, not errors a user sees: a signal unwinding the nightly run (BaseException,
-# so that no `except Exception` swallows it) and live ingest's internal stop.
-_NOT_USER_ERRORS = {"Interrupted", "_Halted"}
+# so that no `except Exception` swallows it), live ingest's internal stop, and the PostgreSQL
+# day read's switch to its fallback SELECT (caught where it is raised, in db/pg_read.py).
+_NOT_USER_ERRORS = {"Interrupted", "_Halted", "_Irregular"}
 
 
 def _base_name(node: ast.expr) -> str:

@@ -11,14 +11,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from oddflights.db import open_db
+from tests.conftest import pg_schema
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SIGINT on a SQLite file, SIGTERM on PostgreSQL: each signal and each database once
+    (the other two pairings add a minute of CI and no code path: the handler is one)."""
+    if request.node.callspec.params["sig"] == signal.SIGINT:
+        yield f"sqlite:///{tmp_path / 'stop.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 CLI = [sys.executable, "-c", "from oddflights.cli import main; main()"]
 # Small chunks: the signal lands with many chunks still to write.
