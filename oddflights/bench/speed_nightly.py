@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 from oddflights.bench.speed import SpeedContext, StageResult, median, register_stage
 from oddflights.db import open_db
 from oddflights.db.flights import list_flights
@@ -178,6 +180,20 @@ def _cli_once(db_url: str, *args: str) -> tuple[float, float | None, float]:
     return seconds, (float(kb[-1]) / 1024.0 if kb else None), cpu
 
 
+def cpu_reference_s() -> float:
+    """Seconds a fixed single-core workload takes now (a Python loop and numpy sorts, ~0.5 s on
+    the 2-CPU machine of BENCHMARKS.md): the same machine ran it 35 % slower one hour than the
+    hour before (another tenant on its host), so each run's figures come with it."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    values = np.random.default_rng(0).random(1_000_000)
+    for _ in range(5):
+        np.sort(values)
+    return time.perf_counter() - t0
+
+
 @register_stage("nightly")
 def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
     """The nightly run of the simulated day (build, combined scoring, tags; the model is
@@ -189,7 +205,9 @@ def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
     # The load average beside the figures: on a shared machine the wall times follow it,
     # the CPU times much less.
     load = [round(x, 1) for x in os.getloadavg()]
+    reference = [cpu_reference_s()]
     runs = [_cli_once(s.db_url, *args) for _ in range(ctx.repeats)]
+    reference.append(cpu_reference_s())
     seconds = [r[0] for r in runs]
     rss = [r[1] for r in runs if r[1] is not None]
     scale = ctx.flights_per_day / 1000.0
@@ -221,6 +239,13 @@ def bench_nightly(ctx: SpeedContext) -> list[StageResult]:
                 "cpu_s": [round(r[2], 2) for r in scores],
                 "peak_rss_mb": [round(r[1]) for r in scores if r[1] is not None],
             },
+        ),
+        StageResult(
+            "cpu_reference",
+            median(reference),
+            "s",
+            higher_is_better=False,
+            detail={"before_after_s": [round(t, 3) for t in reference]},
         ),
         StageResult(
             "cli_import_baseline",
