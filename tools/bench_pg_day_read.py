@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from oddflights.columns import TRACK_COLUMNS
+from oddflights.columns import POSITION_COLUMNS, TRACK_COLUMNS
 from oddflights.db import open_db
 from oddflights.db.pg_read import read_copy_arrays
 from oddflights.db.positions import _select_arrays, read_position_arrays
@@ -151,19 +151,7 @@ def main() -> None:
         admin.dispose()
 
 
-ALL = [
-    "icao24",
-    "ts",
-    "lat",
-    "lon",
-    "altitude_ft",
-    "groundspeed_kt",
-    "track_deg",
-    "vertical_rate_fpm",
-    "callsign",
-    "squawk",
-    "onground",
-]
+ALL = list(POSITION_COLUMNS)
 
 if __name__ == "__main__":
     main()

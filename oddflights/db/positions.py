@@ -30,7 +30,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from oddflights.columns import POSITION_COLUMNS
-from oddflights.db.split_read import MIN_SPAN_MS, hour_slices, read_split, split_path, usable_cpus
+from oddflights.db.split_read import (
+    MIN_SPAN_MS,
+    hour_slices,
+    read_slices,
+    read_split,
+    split_path,
+    usable_cpus,
+)
 from oddflights.db.types import POSITION_OFFSETS, POSITION_SCALES, to_millis
 
 _log = logging.getLogger(__name__)
@@ -742,12 +749,8 @@ def _sqlite_arrays(
                 reader.words = read_split(
                     cur, path, sql, params, hour_slices(lo, hi), dtype, READ_CHUNK_ROWS
                 )
-                return reader.arrays(cur)
-            cur.execute(sql, [*params, lo, hi])
-            # Chunks bound the Python objects alive at once; each becomes a typed record array
-            # straight from the cursor (no list of tuples in between).
-            while len(chunk := np.fromiter(itertools.islice(cur, READ_CHUNK_ROWS), dtype)):
-                reader.words.append(chunk)
+            else:
+                reader.words = read_slices(cur, sql, params, [(lo, hi)], dtype, READ_CHUNK_ROWS)
             return reader.arrays(cur)
         finally:
             cur.close()

@@ -81,7 +81,7 @@ def hour_slices(lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
     return [(a, min(a + SLICE_MS, hi_ms)) for a in range(lo_ms, hi_ms, SLICE_MS)]
 
 
-def _read_slices(
+def read_slices(
     cur: sqlite3.Cursor,
     sql: str,
     params: Sequence[Any],
@@ -89,6 +89,9 @@ def _read_slices(
     dtype: np.dtype[Any],
     chunk_rows: int,
 ) -> list[npt.NDArray[Any]]:
+    """The rows of ``sql`` (its last two parameters: a slice's [start, end) in ms) for each of
+    ``slices``, in slice order, read here with ``cur`` in chunks of ``chunk_rows``: each chunk
+    becomes a typed record array straight from the cursor (no list of tuples in between)."""
     out = []
     for a, b in slices:
         cur.execute(sql, [*params, a, b])
@@ -137,10 +140,10 @@ def read_split(
             except OSError as exc:
                 _log.info("split read: no helper process (%s); reading every hour here", exc)
                 helper = None
-            own = _read_slices(cur, sql, params, mine, dtype, chunk_rows)
+            own = read_slices(cur, sql, params, mine, dtype, chunk_rows)
             got = _helper_result(helper, out, dtype, len(theirs)) if helper else None
             if got is None:
-                got = _read_slices(cur, sql, params, theirs, dtype, chunk_rows)
+                got = read_slices(cur, sql, params, theirs, dtype, chunk_rows)
         finally:
             if helper is not None and helper.poll() is None:
                 helper.kill()
